@@ -1,0 +1,175 @@
+"""The canonical A/R schema: one ordered list of migrations.
+
+Every table is keyed by its natural key (source, company_id, <entity id>) so a load of the
+same records twice changes nothing. Money is DECIMAL(18,2); exchange rates keep 8 places.
+Migrations only ever append: a file written by an older version upgrades in place.
+"""
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "canonical A/R tables",
+        """
+        CREATE TABLE companies (
+            source          VARCHAR NOT NULL,      -- 'demo', 'quickbooks', 'xero', 'file'
+            company_id      VARCHAR NOT NULL,      -- realm id for QuickBooks
+            name            VARCHAR NOT NULL,
+            home_currency   VARCHAR NOT NULL DEFAULT 'USD',
+            data_through    DATE,                  -- newest date the books are complete to
+            PRIMARY KEY (source, company_id)
+        );
+
+        CREATE TABLE customers (
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            customer_id     VARCHAR NOT NULL,
+            name            VARCHAR NOT NULL,
+            parent_id       VARCHAR,               -- sub-customers roll up to this customer
+            terms           VARCHAR,
+            email           VARCHAR,
+            currency        VARCHAR NOT NULL DEFAULT 'USD',
+            active          BOOLEAN NOT NULL DEFAULT true,
+            updated_at      TIMESTAMP,
+            PRIMARY KEY (source, company_id, customer_id)
+        );
+
+        CREATE TABLE invoices (
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            invoice_id      VARCHAR NOT NULL,
+            doc_number      VARCHAR,
+            customer_id     VARCHAR NOT NULL,
+            txn_date        DATE NOT NULL,
+            due_date        DATE,                  -- none: due on txn_date
+            terms           VARCHAR,
+            total           DECIMAL(18,2) NOT NULL,
+            currency        VARCHAR NOT NULL DEFAULT 'USD',
+            exchange_rate   DECIMAL(18,8) NOT NULL DEFAULT 1,
+            home_total      DECIMAL(18,2) NOT NULL,
+            status          VARCHAR NOT NULL DEFAULT 'posted'
+                            CHECK (status IN ('posted', 'voided', 'deleted')),
+            recurring_template_id VARCHAR,         -- made from a recurring schedule
+            updated_at      TIMESTAMP,
+            PRIMARY KEY (source, company_id, invoice_id)
+        );
+
+        CREATE TABLE payments (
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            payment_id      VARCHAR NOT NULL,
+            customer_id     VARCHAR NOT NULL,
+            txn_date        DATE NOT NULL,
+            amount          DECIMAL(18,2) NOT NULL,
+            unapplied_amount DECIMAL(18,2) NOT NULL DEFAULT 0,
+            method          VARCHAR NOT NULL DEFAULT 'other'
+                            CHECK (method IN ('card', 'ach', 'check', 'cash', 'other')),
+            currency        VARCHAR NOT NULL DEFAULT 'USD',
+            exchange_rate   DECIMAL(18,8) NOT NULL DEFAULT 1,
+            status          VARCHAR NOT NULL DEFAULT 'posted'
+                            CHECK (status IN ('posted', 'voided', 'deleted')),
+            updated_at      TIMESTAMP,
+            PRIMARY KEY (source, company_id, payment_id)
+        );
+
+        CREATE TABLE credit_memos (
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            credit_memo_id  VARCHAR NOT NULL,
+            customer_id     VARCHAR NOT NULL,
+            txn_date        DATE NOT NULL,
+            total           DECIMAL(18,2) NOT NULL,
+            unapplied_amount DECIMAL(18,2) NOT NULL DEFAULT 0,
+            currency        VARCHAR NOT NULL DEFAULT 'USD',
+            exchange_rate   DECIMAL(18,8) NOT NULL DEFAULT 1,
+            status          VARCHAR NOT NULL DEFAULT 'posted'
+                            CHECK (status IN ('posted', 'voided', 'deleted')),
+            updated_at      TIMESTAMP,
+            PRIMARY KEY (source, company_id, credit_memo_id)
+        );
+
+        -- One row per amount of a payment or credit memo applied to an invoice, in the
+        -- invoice's currency. QuickBooks applies a credit memo through a Payment, so a row
+        -- may carry both a payment_id and a credit_memo_id.
+        CREATE TABLE applications (
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            application_id  VARCHAR NOT NULL,
+            invoice_id      VARCHAR NOT NULL,
+            payment_id      VARCHAR,
+            credit_memo_id  VARCHAR,
+            applied_on      DATE NOT NULL,
+            amount          DECIMAL(18,2) NOT NULL,
+            PRIMARY KEY (source, company_id, application_id),
+            CHECK (payment_id IS NOT NULL OR credit_memo_id IS NOT NULL)
+        );
+
+        CREATE TABLE recurring_schedules (
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            schedule_id     VARCHAR NOT NULL,
+            customer_id     VARCHAR NOT NULL,
+            name            VARCHAR,
+            amount          DECIMAL(18,2) NOT NULL, -- per interval, transaction currency
+            currency        VARCHAR NOT NULL DEFAULT 'USD',
+            interval_unit   VARCHAR NOT NULL CHECK (interval_unit IN ('week', 'month', 'year')),
+            interval_count  INTEGER NOT NULL DEFAULT 1,
+            start_date      DATE,
+            end_date        DATE,
+            next_date       DATE,
+            active          BOOLEAN NOT NULL DEFAULT true,
+            updated_at      TIMESTAMP,
+            PRIMARY KEY (source, company_id, schedule_id)
+        );
+
+        -- Dated history: a customer's autopay status between valid_from and valid_to
+        -- (open-ended when NULL), with where we learned it.
+        CREATE TABLE autopay_enrollments (
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            customer_id     VARCHAR NOT NULL,
+            provenance      VARCHAR NOT NULL CHECK (provenance IN ('imported', 'inferred', 'manual')),
+            valid_from      DATE NOT NULL,
+            valid_to        DATE,
+            status          VARCHAR NOT NULL CHECK (status IN ('enabled', 'disabled')),
+            method          VARCHAR NOT NULL DEFAULT 'other' CHECK (method IN ('card', 'ach', 'other')),
+            recorded_at     TIMESTAMP,
+            PRIMARY KEY (source, company_id, customer_id, provenance, valid_from)
+        );
+
+        CREATE SEQUENCE sync_run_ids START 1;
+        CREATE TABLE sync_runs (
+            run_id          BIGINT PRIMARY KEY DEFAULT nextval('sync_run_ids'),
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            kind            VARCHAR NOT NULL,      -- 'demo', 'full', 'incremental', 'import'
+            started_at      TIMESTAMP NOT NULL,
+            finished_at     TIMESTAMP,
+            status          VARCHAR NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+            counts          JSON,                  -- rows written per entity
+            requests        INTEGER NOT NULL DEFAULT 0,
+            error           VARCHAR
+        );
+        """,
+    ),
+    (
+        "write-offs on credit memos, invoice kind",
+        """
+        -- Bad-debt ratio needs to know which credits wrote A/R off rather than refunded it.
+        ALTER TABLE credit_memos ADD COLUMN is_write_off BOOLEAN DEFAULT false;
+        -- 'recurring', 'project', 'hardware', 'other': payment habits differ by kind.
+        ALTER TABLE invoices ADD COLUMN kind VARCHAR DEFAULT 'other';
+        """,
+    ),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# The tables that hold one company's books, in load order (parents first).
+BOOK_TABLES = (
+    "customers",
+    "invoices",
+    "payments",
+    "credit_memos",
+    "applications",
+    "recurring_schedules",
+    "autopay_enrollments",
+)
