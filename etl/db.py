@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 import duckdb
+import pandas as pd
 
 from etl.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -146,3 +147,8 @@ def data_version(path: str | os.PathLike | None = None) -> tuple[int, int]:
     resolved = database_path(path)
     stamps = [resolved.stat()] + [p.stat() for p in [Path(f"{resolved}.wal")] if p.exists()]
     return (max(s.st_mtime_ns for s in stamps), sum(s.st_size for s in stamps))
+
+
+def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
+    """Run a query into a DataFrame keeping DECIMAL as decimal.Decimal (`.df()` would make floats)."""
+    return con.sql(sql, params=params or {}).to_arrow_table().to_pandas()

@@ -56,13 +56,9 @@ def finish_run(
 def _insert(con: duckdb.DuckDBPyConnection, table: str, company: Company, frame: pd.DataFrame) -> int:
     if frame.empty:
         return 0
-    keyed = frame.assign(source=company.source, company_id=company.company_id)
-    con.register("incoming_rows", keyed)
-    try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
-    finally:
-        con.unregister("incoming_rows")
-    return len(keyed)
+    keyed = frame.assign(source=company.source, company_id=company.company_id)  # noqa: F841 (scanned by name)
+    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM keyed")
+    return len(frame)
 
 
 def replace_company_books(

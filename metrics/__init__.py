@@ -1,0 +1,19 @@
+"""Metrics: plain functions `f(con, as_of, **options) -> DataFrame` that the pages and the CLI call."""
+
+from metrics.aging import (
+    aging_buckets,
+    ar_summary,
+    ar_trend,
+    bucket_labels,
+    month_ends,
+    open_invoices_as_of,
+)
+
+__all__ = [
+    "aging_buckets",
+    "ar_summary",
+    "ar_trend",
+    "bucket_labels",
+    "month_ends",
+    "open_invoices_as_of",
+]
