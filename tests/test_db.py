@@ -1,0 +1,118 @@
+"""The DuckDB file: versioned migrations, refusing files that are not ours, all-or-nothing loads."""
+
+from datetime import date
+from decimal import Decimal
+
+import duckdb
+import pandas as pd
+import pytest
+
+from etl.db import DatabaseError, connect_for_write, database_path, migrate, read_only, schema_version
+from etl.load import replace_company_books
+from etl.schema import SCHEMA_VERSION
+from tests.books import SAMPLE_CUSTOMERS, TEST_COMPANY, write_book
+
+
+def test_new_file_gets_every_migration(tmp_path):
+    con = connect_for_write(tmp_path / "new.duckdb")
+    assert schema_version(con) == SCHEMA_VERSION == 2
+    con.close()
+
+
+def test_file_from_version_1_upgrades_in_place_without_loss(tmp_path):
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    migrate(con, path, upto=1)  # what the first release wrote
+    con.execute("INSERT INTO customers (source, company_id, customer_id, name) VALUES ('demo', 'd', 'C1', 'Acme')")
+    con.execute(
+        "INSERT INTO invoices (source, company_id, invoice_id, customer_id, txn_date, total, home_total) "
+        "VALUES ('demo', 'd', 'I1', 'C1', DATE '2026-01-01', 120.50, 120.50)"
+    )
+    con.execute(
+        "INSERT INTO credit_memos (source, company_id, credit_memo_id, customer_id, txn_date, total) "
+        "VALUES ('demo', 'd', 'CM1', 'C1', DATE '2026-01-05', 20.00)"
+    )
+    con.close()
+
+    with pytest.raises(DatabaseError, match="has schema 1; this ledgerlight needs 2"):
+        with read_only(path):
+            pass
+
+    con = connect_for_write(path)
+    assert schema_version(con) == 2
+    assert con.execute("SELECT invoice_id, total, kind FROM invoices").fetchall() == [("I1", Decimal("120.50"), "other")]
+    assert con.execute("SELECT credit_memo_id, is_write_off FROM credit_memos").fetchall() == [("CM1", False)]
+    assert con.execute("SELECT name FROM customers").fetchall() == [("Acme",)]
+    con.close()
+
+
+def test_foreign_duckdb_file_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE orders (id INTEGER)")
+    con.close()
+    before = path.read_bytes()
+    with pytest.raises(DatabaseError, match=r"other\.duckdb is a DuckDB file from something else \(tables: orders\)"):
+        connect_for_write(path)
+    with pytest.raises(DatabaseError, match="not a ledgerlight database"):
+        with read_only(path):
+            pass
+    assert path.read_bytes() == before
+
+
+def test_file_that_is_not_duckdb_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "notes.duckdb"
+    path.write_bytes(b"these are my notes, not a database\n" * 200)
+    before = path.read_bytes()
+    with pytest.raises(DatabaseError, match=r"notes\.duckdb is not a DuckDB database ledgerlight can read"):
+        connect_for_write(path)
+    assert path.read_bytes() == before
+
+
+def test_file_from_a_newer_version_is_refused(tmp_path):
+    path = tmp_path / "newer.duckdb"
+    connect_for_write(path).execute("INSERT INTO schema_version VALUES (99, 'future', now())").close()
+    with pytest.raises(DatabaseError, match="newer ledgerlight \\(schema 99, this one knows 2\\)"):
+        connect_for_write(path)
+
+
+def test_missing_file_for_reading_names_the_fix(tmp_path):
+    with pytest.raises(DatabaseError, match="does not exist. Build the demo company with `python -m etl demo"):
+        with read_only(tmp_path / "absent.duckdb"):
+            pass
+
+
+def test_database_path_prefers_argument_then_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("LEDGERLIGHT_DB", str(tmp_path / "env.duckdb"))
+    assert database_path() == tmp_path / "env.duckdb"
+    assert database_path(tmp_path / "arg.duckdb") == tmp_path / "arg.duckdb"
+    monkeypatch.delenv("LEDGERLIGHT_DB")
+    assert database_path().parts[-2:] == ("data", "ledgerlight.duckdb")
+
+
+def test_reload_is_idempotent_and_money_reads_back_as_decimal(tmp_path):
+    invoices = [{"invoice_id": "I1", "customer_id": "C1", "txn_date": date(2026, 1, 1), "due_date": date(2026, 1, 31), "total": "99.95"}]
+    path = write_book(tmp_path / "b.duckdb", SAMPLE_CUSTOMERS, invoices)
+    write_book(path, SAMPLE_CUSTOMERS, invoices)
+    with read_only(path) as con:
+        assert con.execute("SELECT total, home_total FROM invoices").fetchall() == [(Decimal("99.95"), Decimal("99.95"))]
+        assert con.execute("SELECT count(*) FROM customers").fetchone() == (4,)
+        assert con.execute("SELECT status FROM sync_runs ORDER BY run_id").fetchall() == [("succeeded",), ("succeeded",)]
+
+
+def test_failed_load_leaves_the_books_exactly_as_they_were(tmp_path):
+    invoices = [{"invoice_id": "I1", "customer_id": "C1", "txn_date": date(2026, 1, 1), "total": "10.00"}]
+    path = write_book(tmp_path / "b.duckdb", SAMPLE_CUSTOMERS, invoices)
+    broken = {
+        "customers": pd.DataFrame([{"customer_id": "C9", "name": "New client"}]),
+        "invoices": pd.DataFrame([{"invoice_id": "I2", "customer_id": "C9", "txn_date": None,
+                                   "total": Decimal("5.00"), "home_total": Decimal("5.00")}]),
+    }
+    con = connect_for_write(path)
+    with pytest.raises(duckdb.ConstraintException, match="invoices.txn_date"):
+        replace_company_books(con, TEST_COMPANY, broken, kind="test")
+    assert con.execute("SELECT customer_id FROM customers ORDER BY 1").fetchall() == [("C1",), ("C2",), ("C3",), ("C4",)]
+    assert con.execute("SELECT invoice_id FROM invoices").fetchall() == [("I1",)]
+    assert con.execute("SELECT status, error LIKE '%txn_date%' FROM sync_runs ORDER BY run_id").fetchall() == [
+        ("succeeded", None), ("failed", True)]
+    con.close()
