@@ -51,3 +51,56 @@ SELECT *,
 FROM open_amounts
 WHERE open_amount <> 0
 """
+
+# Each customer with its top-level ancestor: QuickBooks sub-customers ("Parent:Child", up to
+# five levels) roll up to the root when aging is shown by parent.
+CUSTOMER_ROOTS = """
+WITH RECURSIVE climb AS (
+    SELECT source, company_id, customer_id, customer_id AS ancestor_id, 0 AS depth
+    FROM customers
+    UNION ALL
+    SELECT k.source, k.company_id, k.customer_id, c.parent_id, k.depth + 1
+    FROM climb k
+    JOIN customers c
+      ON c.source = k.source AND c.company_id = k.company_id AND c.customer_id = k.ancestor_id
+    WHERE c.parent_id IS NOT NULL AND k.depth < 10
+)
+SELECT source, company_id, customer_id, arg_max(ancestor_id, depth) AS root_id
+FROM climb
+GROUP BY ALL
+"""
+
+# Customer credit at each date in $dates: the part of each payment and credit memo dated on or
+# before d that was not applied to an invoice by d. It is shown beside the aging, never netted
+# into a bucket. A credit memo applied through a Payment counts against the credit memo.
+CUSTOMER_CREDITS = """
+WITH as_of_dates AS (
+    SELECT unnest($dates::DATE[]) AS as_of
+),
+credits AS (
+    SELECT source, company_id, customer_id, 'payment' AS kind, payment_id AS credit_id,
+           txn_date, amount AS total, exchange_rate
+    FROM payments WHERE status = 'posted'
+    UNION ALL
+    SELECT source, company_id, customer_id, 'credit_memo', credit_memo_id,
+           txn_date, total, exchange_rate
+    FROM credit_memos WHERE status = 'posted'
+),
+uses AS (
+    SELECT source, company_id,
+           CASE WHEN credit_memo_id IS NULL THEN 'payment' ELSE 'credit_memo' END AS kind,
+           coalesce(credit_memo_id, payment_id) AS credit_id, applied_on, amount
+    FROM applications
+),
+unapplied AS (
+    SELECT d.as_of, c.source, c.company_id, c.customer_id, c.kind, c.credit_id, c.exchange_rate,
+           c.total - coalesce(sum(u.amount) FILTER (WHERE u.applied_on <= d.as_of), 0) AS unapplied_amount
+    FROM credits c
+    JOIN as_of_dates d ON c.txn_date <= d.as_of
+    LEFT JOIN uses u USING (source, company_id, kind, credit_id)
+    GROUP BY d.as_of, c.source, c.company_id, c.customer_id, c.kind, c.credit_id, c.exchange_rate, c.total
+)
+SELECT *, CAST(round(unapplied_amount * exchange_rate, 2) AS DECIMAL(18,2)) AS home_unapplied_amount
+FROM unapplied
+WHERE unapplied_amount <> 0
+"""

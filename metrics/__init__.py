@@ -2,6 +2,7 @@
 
 from metrics.aging import (
     aging_buckets,
+    aging_by_customer,
     ar_summary,
     ar_trend,
     bucket_labels,
@@ -11,6 +12,7 @@ from metrics.aging import (
 
 __all__ = [
     "aging_buckets",
+    "aging_by_customer",
     "ar_summary",
     "ar_trend",
     "bucket_labels",

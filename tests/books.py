@@ -77,11 +77,13 @@ def write_book(
 #   I7  500.00 dated 04-02, after as-of                                -> nowhere
 #   I8   80.00 sub-customer, no due date, dated 01-20 (due then)       -> 80.00, 70 dpd, 61-90
 #   P6   75.00 unapplied payment from Birch                            -> customer credit, not in buckets
+#   CM2  25.00 credit memo for Elm, never applied (Elm owes nothing)   -> customer credit only
 SAMPLE_CUSTOMERS = [
     {"customer_id": "C1", "name": "Acme Dental", "email": "ap@acme.example", "terms": "Net 30"},
     {"customer_id": "C2", "name": "Birch Legal", "email": "billing@birch.example", "terms": "Net 15"},
     {"customer_id": "C3", "name": "Cedar CPA", "currency": "CAD", "terms": "Net 30"},
     {"customer_id": "C4", "name": "Dune Clinic", "parent_id": "C1"},
+    {"customer_id": "C5", "name": "Elm Dental", "email": "office@elm.example"},
 ]
 SAMPLE_INVOICES = [
     {"invoice_id": "I1", "customer_id": "C1", "txn_date": date(2026, 3, 1), "due_date": date(2026, 3, 31), "total": "1000.00"},
@@ -103,6 +105,7 @@ SAMPLE_PAYMENTS = [
 ]
 SAMPLE_CREDIT_MEMOS = [
     {"credit_memo_id": "CM1", "customer_id": "C1", "txn_date": date(2026, 3, 1), "total": "50.00"},
+    {"credit_memo_id": "CM2", "customer_id": "C5", "txn_date": date(2026, 2, 10), "total": "25.00", "unapplied_amount": "25.00"},
 ]
 SAMPLE_APPLICATIONS = [
     {"application_id": "A1", "invoice_id": "I1", "payment_id": "P1", "applied_on": date(2026, 3, 15), "amount": "400.00"},

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from etl.db import read_only
-from metrics import aging_buckets, ar_summary, ar_trend, bucket_labels, month_ends, open_invoices_as_of
+from metrics import aging_buckets, aging_by_customer, ar_summary, ar_trend, bucket_labels, month_ends, open_invoices_as_of
 from tests.books import write_sample_book
 
 D = Decimal
@@ -118,3 +118,41 @@ def test_bucket_labels(options, expected):
 def test_unknown_basis_is_refused():
     with pytest.raises(ValueError, match="unknown basis 'paid'"):
         bucket_labels("paid")
+
+
+def customer_rows(db, as_of=date(2026, 3, 31), **options):
+    with read_only(db) as con:
+        frame = aging_by_customer(con, as_of, **options)
+    columns = [c for c in frame.columns if c not in ("source", "company_id", "customer", "email")]
+    return [tuple(row) for row in frame[columns].itertuples(index=False)]
+
+
+def test_aging_by_customer_rolls_sub_customers_up_and_lists_credits_apart(sample_db):
+    assert customer_rows(sample_db) == [
+        # id   current      1-30          31-60         61-90        91+            total            credit
+        ("C1", D("600.00"), D("0.00"), D("200.00"), D("80.00"), D("0.00"), D("880.00"), D("0.00")),  # with C4
+        ("C3", D("0.00"), D("486.67"), D("0.00"), D("0.00"), D("0.00"), D("486.67"), D("0.00")),
+        ("C2", D("0.00"), D("0.00"), D("0.00"), D("0.00"), D("120.50"), D("120.50"), D("75.00")),  # P6
+        ("C5", D("0.00"), D("0.00"), D("0.00"), D("0.00"), D("0.00"), D("0.00"), D("25.00")),  # credit only
+    ]
+
+
+def test_aging_by_customer_without_roll_up_shows_the_sub_customer(sample_db):
+    rows = {row[0]: row[6] for row in customer_rows(sample_db, roll_up=False)}
+    assert rows == {"C1": D("800.00"), "C4": D("80.00"), "C3": D("486.67"), "C2": D("120.50"), "C5": D("0.00")}
+
+
+def test_aging_by_customer_filters(sample_db):
+    past_due = customer_rows(sample_db, past_due_only=True)
+    assert [(row[0], row[1], row[6]) for row in past_due] == [
+        ("C3", D("0.00"), D("486.67")),
+        ("C1", D("0.00"), D("280.00")),  # I2 200.00 + I8 80.00; I1 is not yet due
+        ("C2", D("0.00"), D("120.50")),
+    ]
+    assert [row[0] for row in customer_rows(sample_db, min_amount=200)] == ["C1", "C3"]
+
+
+def test_credit_is_measured_at_the_as_of_date(sample_db):
+    # Before P6 (03-28) Birch had no credit; CM1 was applied the day it was issued.
+    rows = {row[0]: row[-1] for row in customer_rows(sample_db, as_of=date(2026, 3, 27))}
+    assert rows == {"C1": D("0.00"), "C3": D("0.00"), "C2": D("0.00"), "C5": D("25.00")}

@@ -96,7 +96,7 @@ def test_reload_is_idempotent_and_money_reads_back_as_decimal(tmp_path):
     write_book(path, SAMPLE_CUSTOMERS, invoices)
     with read_only(path) as con:
         assert con.execute("SELECT total, home_total FROM invoices").fetchall() == [(Decimal("99.95"), Decimal("99.95"))]
-        assert con.execute("SELECT count(*) FROM customers").fetchone() == (4,)
+        assert con.execute("SELECT count(*) FROM customers").fetchone() == (5,)
         assert con.execute("SELECT status FROM sync_runs ORDER BY run_id").fetchall() == [("succeeded",), ("succeeded",)]
 
 
@@ -111,7 +111,7 @@ def test_failed_load_leaves_the_books_exactly_as_they_were(tmp_path):
     con = connect_for_write(path)
     with pytest.raises(duckdb.ConstraintException, match="invoices.txn_date"):
         replace_company_books(con, TEST_COMPANY, broken, kind="test")
-    assert con.execute("SELECT customer_id FROM customers ORDER BY 1").fetchall() == [("C1",), ("C2",), ("C3",), ("C4",)]
+    assert con.execute("SELECT customer_id FROM customers ORDER BY 1").fetchall() == [("C1",), ("C2",), ("C3",), ("C4",), ("C5",)]
     assert con.execute("SELECT invoice_id FROM invoices").fetchall() == [("I1",)]
     assert con.execute("SELECT status, error LIKE '%txn_date%' FROM sync_runs ORDER BY run_id").fetchall() == [
         ("succeeded", None), ("failed", True)]
