@@ -104,3 +104,25 @@ SELECT *, CAST(round(unapplied_amount * exchange_rate, 2) AS DECIMAL(18,2)) AS h
 FROM unapplied
 WHERE unapplied_amount <> 0
 """
+
+# Invoices fully settled by $as_of: when (the date of the application that brought the invoice
+# to zero), days to pay (from the invoice date) and days late (from the due date; negative =
+# early). `written_off` marks invoices closed by a bad-debt credit memo rather than paid.
+SETTLED_INVOICES = """
+WITH applied AS (
+    SELECT a.source, a.company_id, a.invoice_id, sum(a.amount) AS applied,
+           max(a.applied_on) AS settled_on,
+           bool_or(coalesce(m.is_write_off, false)) AS written_off
+    FROM applications a
+    LEFT JOIN credit_memos m USING (source, company_id, credit_memo_id)
+    WHERE a.applied_on <= $as_of
+    GROUP BY ALL
+)
+SELECT i.source, i.company_id, i.invoice_id, i.doc_number, i.customer_id, i.kind, i.txn_date,
+       coalesce(i.due_date, i.txn_date) AS due_date, i.home_total, a.settled_on, a.written_off,
+       datediff('day', i.txn_date, a.settled_on) AS days_to_pay,
+       datediff('day', coalesce(i.due_date, i.txn_date), a.settled_on) AS days_late
+FROM invoices i
+JOIN applied a USING (source, company_id, invoice_id)
+WHERE i.status = 'posted' AND i.total > 0 AND a.applied >= i.total
+"""

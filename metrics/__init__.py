@@ -1,5 +1,6 @@
 """Metrics: plain functions `f(con, as_of, **options) -> DataFrame` that the pages and the CLI call."""
 
+from metrics.kpis import collection_effectiveness, dso_countback, kpi_series, kpis
 from metrics.aging import (
     aging_buckets,
     aging_by_customer,
@@ -15,6 +16,10 @@ __all__ = [
     "aging_by_customer",
     "ar_summary",
     "ar_trend",
+    "collection_effectiveness",
+    "dso_countback",
+    "kpi_series",
+    "kpis",
     "bucket_labels",
     "month_ends",
     "open_invoices_as_of",
