@@ -1,5 +1,6 @@
 """Metrics: plain functions `f(con, as_of, **options) -> DataFrame` that the pages and the CLI call."""
 
+from metrics.behaviour import client_payment_habits, collections_worklist, invoice_payment_days
 from metrics.kpis import collection_effectiveness, dso_countback, kpi_series, kpis
 from metrics.aging import (
     aging_buckets,
@@ -21,6 +22,9 @@ __all__ = [
     "kpi_series",
     "kpis",
     "bucket_labels",
+    "client_payment_habits",
+    "collections_worklist",
+    "invoice_payment_days",
     "month_ends",
     "open_invoices_as_of",
 ]
