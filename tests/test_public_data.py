@@ -1,0 +1,54 @@
+"""Real data nobody here wrote: IBM's public A/R sample, loaded through etl/ibm_ar_sample.py.
+
+Its own DaysToSettle (= SettledDate - InvoiceDate) and DaysLate (= max(0, SettledDate - DueDate))
+columns must equal what ledgerlight computes, for every one of the 2,466 invoices.
+"""
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from etl.db import connect_for_write, read_only
+from etl.ibm_ar_sample import read_books, read_rows
+from etl.load import replace_company_books
+from metrics import aging_buckets, invoice_payment_days
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "public" / "WA_Fn-UseC_-Accounts-Receivable.csv"
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    company, books = read_books(SAMPLE)
+    path = tmp_path_factory.mktemp("ibm") / "ibm.duckdb"
+    con = connect_for_write(path)
+    replace_company_books(con, company, books, kind="import")
+    con.close()
+    return path, read_rows(SAMPLE)
+
+
+def test_every_invoice_days_to_settle_and_days_late_match_the_file(loaded):
+    path, rows = loaded
+    with read_only(path) as con:
+        paid = invoice_payment_days(con, date(2014, 1, 9)).set_index("invoice_id")
+    assert len(paid) == len(rows) == 2466
+    file_days = rows.set_index("invoiceNumber")[["DaysToSettle", "DaysLate"]].astype(int)
+    ours = paid.loc[file_days.index]
+    assert (ours["days_to_pay"] == file_days["DaysToSettle"]).all()
+    assert (ours["days_late"].clip(lower=0) == file_days["DaysLate"]).all()
+    assert sum(paid["home_total"], start=Decimal(0)) == Decimal("147703.18")
+
+
+@pytest.mark.parametrize("as_of", [date(2012, 6, 30), date(2013, 3, 31), date(2013, 12, 31)])
+def test_open_balance_at_a_date_matches_the_file(loaded, as_of):
+    path, rows = loaded
+    # Open at d: invoiced on or before d and settled after d (the data set README's rule).
+    is_open = (rows["InvoiceDate"] <= as_of) & (rows["SettledDate"] > as_of)
+    expected = sum(rows.loc[is_open, "InvoiceAmount"], start=Decimal("0.00"))
+    overdue = sum(rows.loc[is_open & (rows["DueDate"] < as_of), "InvoiceAmount"], start=Decimal("0.00"))
+    with read_only(path) as con:
+        buckets = aging_buckets(con, as_of)
+    assert sum(buckets["amount"], start=Decimal("0.00")) == expected > 0
+    assert sum(buckets["amount"].iloc[1:], start=Decimal("0.00")) == overdue
+    assert buckets["invoices"].sum() == is_open.sum()
