@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from etl.schema import BOOK_TABLES
 
@@ -53,10 +54,33 @@ def finish_run(
     )
 
 
+def _with_exact_decimals(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Give columns of Decimal objects the table's DECIMAL type before DuckDB scans them.
+
+    DuckDB would otherwise guess a width from a sample of rows: a sampled 1.00000000 makes an
+    exchange-rate column DECIMAL(1,0) and silently rounds the rest.
+    """
+    columns = con.execute(
+        "SELECT column_name, numeric_precision, numeric_scale FROM information_schema.columns "
+        "WHERE table_name = ? AND data_type LIKE 'DECIMAL%'",
+        [table],
+    ).fetchall()
+    typed = frame.copy()
+    for name, precision, scale in columns:
+        if name in typed and typed[name].dtype == object:
+            try:
+                typed[name] = typed[name].astype(pd.ArrowDtype(pa.decimal128(precision, scale)))
+            except (pa.ArrowInvalid, TypeError) as exc:
+                raise ValueError(f"{table}.{name}: not an amount with at most {scale} decimal places ({exc})") from exc
+    return typed
+
+
 def _insert(con: duckdb.DuckDBPyConnection, table: str, company: Company, frame: pd.DataFrame) -> int:
     if frame.empty:
         return 0
-    keyed = frame.assign(source=company.source, company_id=company.company_id)  # noqa: F841 (scanned by name)
+    keyed = _with_exact_decimals(con, table, frame).assign(  # noqa: F841 (DuckDB scans it by name)
+        source=company.source, company_id=company.company_id
+    )
     con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM keyed")
     return len(frame)
 

@@ -116,3 +116,25 @@ def test_failed_load_leaves_the_books_exactly_as_they_were(tmp_path):
     assert con.execute("SELECT status, error LIKE '%txn_date%' FROM sync_runs ORDER BY run_id").fetchall() == [
         ("succeeded", None), ("failed", True)]
     con.close()
+
+
+def test_decimal_columns_keep_every_place_whatever_the_first_rows_hold(tmp_path):
+    # 200 USD invoices at rate 1 first: a sampled type guess would be DECIMAL(1,0) and round 0.7345.
+    invoices = [{"invoice_id": f"U{n}", "customer_id": "C1", "txn_date": date(2026, 1, 1), "total": "10.00"} for n in range(200)]
+    invoices.append({"invoice_id": "CAD1", "customer_id": "C3", "txn_date": date(2026, 1, 1), "total": "14488.81",
+                     "currency": "CAD", "exchange_rate": "0.7345"})
+    path = write_book(tmp_path / "b.duckdb", SAMPLE_CUSTOMERS, invoices)
+    with read_only(path) as con:
+        assert con.execute("SELECT total, exchange_rate, home_total FROM invoices WHERE invoice_id = 'CAD1'").fetchall() == [
+            (Decimal("14488.81"), Decimal("0.73450000"), Decimal("10642.03"))]
+
+
+def test_an_amount_with_too_many_places_is_refused_naming_the_column(tmp_path):
+    path = write_book(tmp_path / "b.duckdb", SAMPLE_CUSTOMERS)
+    books = {"payments": pd.DataFrame([{"payment_id": "P1", "customer_id": "C1", "txn_date": date(2026, 1, 1),
+                                        "amount": Decimal("10.005")}])}
+    con = connect_for_write(path)
+    with pytest.raises(ValueError, match=r"payments\.amount: not an amount with at most 2 decimal places"):
+        replace_company_books(con, TEST_COMPANY, books, kind="test")
+    assert con.execute("SELECT count(*) FROM customers").fetchone() == (5,)  # nothing lost
+    con.close()
