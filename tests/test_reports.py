@@ -1,0 +1,89 @@
+"""`python -m etl report aging|kpis|clients` as a cron job runs it: real processes, exact JSON."""
+
+import json
+
+import pytest
+
+from etl.reports import KPI_KEYS
+from tests import test_kpis as kpi_book
+from tests.books import write_book, write_sample_book
+from tests.test_cli import etl
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory):
+    return write_sample_book(tmp_path_factory.mktemp("sample") / "s.duckdb")
+
+
+def report_json(*args):
+    result = etl("report", *args, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def zeros(**amounts):
+    buckets = {k: "0.00" for k in ("current", "1-30", "31-60", "61-90", "91+", "total", "unapplied_credit")}
+    return {**buckets, **amounts}
+
+
+def test_aging_json_is_exactly_the_documented_shape(sample_db):
+    assert report_json("aging", "--db", str(sample_db), "--as-of", "2026-03-31") == {
+        "as_of": "2026-03-31",
+        "basis": "due",
+        "currency": "USD",
+        "buckets": ["current", "1-30", "31-60", "61-90", "91+"],
+        "customers": [
+            {"customer_id": "C1", "customer": "Acme Dental", **zeros(current="600.00", **{"31-60": "200.00", "61-90": "80.00"}, total="880.00")},
+            {"customer_id": "C3", "customer": "Cedar CPA", **zeros(**{"1-30": "486.67"}, total="486.67")},
+            {"customer_id": "C2", "customer": "Birch Legal", **zeros(**{"91+": "120.50"}, total="120.50", unapplied_credit="75.00")},
+            {"customer_id": "C5", "customer": "Elm Dental", **zeros(unapplied_credit="25.00")},
+        ],
+        "totals": zeros(current="600.00", **{"1-30": "486.67", "31-60": "200.00", "61-90": "80.00", "91+": "120.50"},
+                        total="1487.17", unapplied_credit="100.00"),
+    }
+
+
+def test_aging_by_invoice_date_as_csv(sample_db):
+    result = etl("report", "aging", "--db", str(sample_db), "--as-of", "2026-03-31", "--basis", "invoice", "--format", "csv")
+    lines = result.stdout.splitlines()
+    assert lines[0] == "customer_id,customer,0-30,31-60,61-90,91+,total,unapplied_credit"
+    assert lines[-1] == ",TOTAL,600.00,486.67,280.00,120.50,1487.17,100.00"
+
+
+def test_kpis_json(tmp_path):
+    b = kpi_book
+    db = write_book(tmp_path / "k.duckdb", b.CUSTOMERS, b.INVOICES, b.PAYMENTS, b.CREDIT_MEMOS, b.APPLICATIONS)
+    report = report_json("kpis", "--db", str(db), "--as-of", "2026-06-30", "--window", "90")
+    assert list(report) == list(KPI_KEYS)
+    assert report == {
+        "total_ar": "3400.00", "overdue_ar": "2400.00", "pct_current": 0.2941, "pct_91_plus": 0.1176,
+        "dso": 51.0, "dso_countback": 54.8, "bpdso": 15.0, "add": 36.0, "add_invoice": 17.5, "cei": 52.0,
+        "ar_turnover": 1.62, "bad_debt_ratio": 0.1, "window_days": 90,
+    }
+
+
+def test_clients_json_is_the_worklist(sample_db):
+    report = report_json("clients", "--db", str(sample_db), "--as-of", "2026-03-31")
+    assert [c["customer_id"] for c in report["clients"]] == ["C3", "C1", "C2"]
+    acme = report["clients"][1]
+    assert acme["overdue"] == "280.00" and acme["oldest_days_past_due"] == 70 and acme["overdue_since"] == "2026-01-20"
+    assert acme["email"] == "ap@acme.example" and acme["last_payment_date"] == "2026-03-15"
+
+
+def test_as_of_defaults_to_the_date_the_data_runs_to(sample_db):
+    assert report_json("aging", "--db", str(sample_db))["as_of"] == "2026-03-31"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--as-of", "2025-01-01"], "error: as-of date 2025-01-01 is before the first invoice (2025-11-01); choose 2025-11-01 or later"),
+        (["--basis", "paid"], "python -m etl report: error: argument --basis: invalid choice: 'paid' (choose from 'due', 'invoice') (see --help)"),
+        (["--as-of", "31/03/2026"], "python -m etl report: error: argument --as-of: '31/03/2026' is not a date: use YYYY-MM-DD (see --help)"),
+    ],
+)
+def test_bad_requests_are_one_line_errors(sample_db, args, message):
+    result = etl("report", "aging", "--db", str(sample_db), *args)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [message]
+    assert result.stdout == ""
