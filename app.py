@@ -1,0 +1,65 @@
+"""ledgerlight dashboard: `streamlit run app.py`. This script is the Overview page; the others
+live in pages/. Each page starts with shell.prepare(), so a bookmarked page URL shows the same
+sidebar (menu, as-of date) and demo banner as one reached from the menu.
+
+Overview: is cash healthy? Headline A/R figures, aging, the 12-month trend and collection KPIs.
+"""
+
+import streamlit as st
+
+from ui import charts, shell
+from ui.format import days, money, percent, ratio
+
+ctx = shell.prepare("Overview")
+st.title("Overview")
+st.caption(f"As of **{ctx.as_of:%d %B %Y}** · {', '.join(ctx.company_names)} · amounts in {ctx.home_currency}")
+
+summary = shell.metric("ar_summary").iloc[0]
+total, overdue, current = st.columns(3)
+total.metric(
+    "Total A/R", money(summary.total_ar, ctx.home_currency),
+    help="Σ open invoice balances at the as-of date: invoice total − payments and credits applied on or "
+    "before that date (report-date method). Voided invoices and unapplied credits excluded.",
+)
+overdue.metric(
+    "Overdue A/R", money(summary.overdue_ar, ctx.home_currency),
+    help="Σ open balances of invoices whose due date is before the as-of date (days past due ≥ 1).",
+)
+current.metric(
+    "% current", percent(summary.pct_current),
+    help="Current A/R ÷ total A/R, where current means not yet past due (days past due ≤ 0).",
+)
+st.caption(f"{summary.open_invoices:,} open invoices")
+
+aging, trend = st.columns(2)
+aging.plotly_chart(charts.aging_bars(shell.metric("aging_buckets"), ctx.home_currency), width="stretch")
+trend.plotly_chart(charts.ar_trend(shell.metric("ar_trend"), ctx.home_currency), width="stretch")
+
+st.subheader("Collection KPIs")
+window = st.segmented_control(
+    "Window", [30, 90, 365], default=90, format_func=lambda days: f"{days} days", key="kpi_window",
+    help="KPIs use the credit sales (invoices dated) and collections in the last N days up to the as-of date.",
+)
+kpi = shell.metric("kpis", window_days=window).iloc[0]
+for column, (label, value, formula) in zip(
+    st.columns(5) + st.columns(5),
+    [
+        ("DSO", days(kpi.dso), f"A/R ÷ credit sales in the last {window} days × {window}."),
+        ("DSO (countback)", days(kpi.dso_countback),
+         "Walk back month by month, subtracting each month's sales from A/R and adding its days; "
+         "the month that sales outrun adds remaining ÷ its sales × its days."),
+        ("Best possible DSO", days(kpi.bpdso), f"Current (not yet due) A/R ÷ credit sales × {window}."),
+        ("Avg days delinquent (CRF)", days(kpi["add"]), "ADD = DSO − best possible DSO."),
+        ("Avg days delinquent (invoices)", days(kpi.add_invoice),
+         f"Σ amount × max(0, paid date − due date) ÷ Σ amount, over invoices paid off in the last {window} days."),
+        ("CEI", percent(None if kpi.cei is None else kpi.cei / 100),
+         "Collection effectiveness (CRF): (A/R begin + sales ÷ N − A/R end) ÷ (A/R begin + sales ÷ N − current A/R end) "
+         f"× 100, N = months in the window; begin = A/R {window} days before the as-of date."),
+        ("% 91+ days", percent(kpi.pct_91_plus), "A/R more than 90 days past due ÷ total A/R."),
+        ("A/R turnover", ratio(kpi.ar_turnover), "Credit sales ÷ ((A/R begin + A/R end) ÷ 2), for the window."),
+        ("Bad-debt ratio", percent(kpi.bad_debt_ratio), "A/R written off (bad-debt credit memos) in the window ÷ credit sales."),
+        ("Credit sales", money(kpi.credit_sales, ctx.home_currency), f"Σ invoices dated in the last {window} days."),
+    ],
+):
+    column.metric(label, value, help=formula)
+st.plotly_chart(charts.kpi_trend(shell.metric("kpi_series", window_days=window)), width="stretch")

@@ -1,0 +1,119 @@
+"""The real Streamlit app, run headless with AppTest against real DuckDB files."""
+
+from datetime import date
+
+from pathlib import Path
+
+import duckdb
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+from etl.db import read_only
+from metrics import aging_buckets, aging_by_customer, ar_summary, collections_worklist, kpis, open_invoices_as_of
+from tests.conftest import DEMO_AS_OF
+from ui.format import days, money, percent
+
+
+def run_app(monkeypatch, db) -> AppTest:
+    monkeypatch.setenv("LEDGERLIGHT_DB", str(db))
+    st.cache_data.clear()  # caches outlive an AppTest run; start each test cold
+    app = AppTest.from_file(APP, default_timeout=120)
+    return app.run()
+
+
+def test_overview_shows_the_figures_the_metrics_compute(monkeypatch, demo_db):
+    app = run_app(monkeypatch, demo_db)
+    assert not app.exception
+    with read_only(demo_db) as con:
+        expected = ar_summary(con, DEMO_AS_OF).iloc[0]
+        kpi = kpis(con, DEMO_AS_OF, window_days=90).iloc[0]
+    shown = {m.label: m.value for m in app.metric}
+    assert {label: shown[label] for label in ("Total A/R", "Overdue A/R", "% current", "DSO", "CEI")} == {
+        "Total A/R": money(expected.total_ar),
+        "Overdue A/R": money(expected.overdue_ar),
+        "% current": percent(expected.pct_current),
+        "DSO": days(kpi.dso),
+        "CEI": percent(kpi.cei / 100),
+    }
+    helps = {m.label: m.help for m in app.metric}
+    assert all(len(text) > 20 for text in helps.values()), helps  # every tile carries its formula
+    assert helps["DSO"] == "A/R ÷ credit sales in the last 90 days × 90."
+    assert helps["Avg days delinquent (CRF)"] == "ADD = DSO − best possible DSO."
+    assert expected.total_ar > 0 and expected.overdue_ar > 0
+    assert app.sidebar.date_input[0].value == DEMO_AS_OF  # defaults to the day the data runs to
+    assert "Demo data" in app.info[0].value
+    assert "25 November 2026" in app.caption[0].value
+
+
+def test_changing_the_as_of_date_recomputes(monkeypatch, demo_db):
+    app = run_app(monkeypatch, demo_db)
+    app.sidebar.date_input[0].set_value(date(2025, 6, 30)).run()
+    with read_only(demo_db) as con:
+        expected = ar_summary(con, date(2025, 6, 30)).iloc[0]
+    assert app.metric[0].value == money(expected.total_ar)
+
+
+def test_first_start_builds_the_demo_company(monkeypatch, tmp_path):
+    db = tmp_path / "fresh" / "ledgerlight.duckdb"
+    app = run_app(monkeypatch, db)
+    assert not app.exception
+    assert db.exists()
+    assert "Demo data" in app.info[0].value
+    assert app.metric[0].label == "Total A/R"
+
+
+def test_foreign_database_is_reported_and_not_touched(monkeypatch, tmp_path):
+    db = tmp_path / "books.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE ledger (id INTEGER)")
+    con.close()
+    before = db.read_bytes()
+    app = run_app(monkeypatch, db)
+    assert "books.duckdb is a DuckDB file from something else" in app.error[0].value
+    assert not app.metric
+    assert db.read_bytes() == before
+
+
+def open_page(monkeypatch, db, script) -> AppTest:
+    """A page opened straight from its URL: only that page's script runs, not app.py's."""
+    monkeypatch.setenv("LEDGERLIGHT_DB", str(db))
+    st.cache_data.clear()
+    return AppTest.from_file(APP, default_timeout=120).switch_page(script).run()
+
+
+@pytest.mark.parametrize("script", ["pages/aging.py", "pages/clients.py"])
+def test_a_bookmarked_page_has_the_shared_sidebar_and_banner(monkeypatch, demo_db, script):
+    page = open_page(monkeypatch, demo_db, script)
+    assert not page.exception
+    assert page.sidebar.date_input[0].value == DEMO_AS_OF
+    assert "Demo data" in page.info[0].value
+
+
+def test_aging_page_figures_and_drill_down(monkeypatch, demo_db):
+    page = open_page(monkeypatch, demo_db, "pages/aging.py")
+    with read_only(demo_db) as con:
+        buckets = aging_buckets(con, DEMO_AS_OF)
+        customers = aging_by_customer(con, DEMO_AS_OF)
+        top = customers[customers["total"] > 0].iloc[0]
+        invoices = open_invoices_as_of(con, DEMO_AS_OF, customer_id=top.customer_id)
+    shown = {m.label: m.value for m in page.metric}
+    assert shown == {str(b.bucket): money(b.amount) for b in buckets.itertuples()}
+    assert len(page.dataframe[0].value) == len(customers)
+    assert page.selectbox[0].value == top.customer_id
+    assert len(page.dataframe[1].value) == len(invoices) > 0
+
+    page.radio[0].set_value("invoice").run()
+    assert [m.label for m in page.metric] == ["0-30", "31-60", "61-90", "91+"]
+
+
+def test_clients_page_lists_the_worklist(monkeypatch, demo_db):
+    page = open_page(monkeypatch, demo_db, "pages/clients.py")
+    with read_only(demo_db) as con:
+        worklist = collections_worklist(con, DEMO_AS_OF)
+    assert page.metric[0].value == f"{len(worklist):,}"
+    table = page.dataframe[0].value
+    assert table["customer"].tolist() == worklist["customer"].tolist()
+    assert table["overdue"].iloc[0] == float(worklist["overdue"].iloc[0])

@@ -1,0 +1,44 @@
+"""Tables for display and download. Downloads keep exact decimals; the screen gets numbers it
+can sort, formatted to the cent."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+
+import pandas as pd
+import streamlit as st
+
+
+def money_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, Decimal)).any()]
+
+
+def show(frame: pd.DataFrame, key: str | None = None, **column_config):
+    """st.dataframe with money columns as sortable numbers shown to the cent."""
+    shown = frame.copy()
+    config = {}
+    for column in money_columns(frame):
+        shown[column] = shown[column].astype(float)  # display only: ≤ 15 digits, shown to 2 places
+        config[column] = st.column_config.NumberColumn(column, format="accounting")
+    config.update(column_config)
+    return st.dataframe(shown, hide_index=True, column_config=config, key=key, width="stretch")
+
+
+def _excel_bytes(frame: pd.DataFrame, sheet: str) -> bytes:
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        frame.to_excel(writer, sheet_name=sheet[:31], index=False)
+    return buffer.getvalue()
+
+
+def downloads(frame: pd.DataFrame, stem: str, key: str) -> None:
+    """CSV and Excel buttons side by side; amounts are written exactly (Decimal, two places)."""
+    csv_column, excel_column, _ = st.columns([1, 1, 4])
+    csv_column.download_button(
+        "Download CSV", frame.to_csv(index=False).encode(), f"{stem}.csv", "text/csv", key=f"{key}-csv"
+    )
+    excel_column.download_button(
+        "Download Excel", _excel_bytes(frame, stem), f"{stem}.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}-xlsx",
+    )
