@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from etl.models import UNBALANCED_CREDITS
 from etl.schema import BOOK_TABLES
 
 
@@ -85,6 +86,21 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, company: Company, frame:
     return len(frame)
 
 
+def _check_credits_balance(con: duckdb.DuckDBPyConnection, company: Company) -> None:
+    unbalanced = con.execute(
+        UNBALANCED_CREDITS, {"source": company.source, "company_id": company.company_id}
+    ).fetchall()
+    if unbalanced:
+        listed = "; ".join(
+            f"{kind.replace('_', ' ')} {credit_id}: {total} ≠ {applied} applied + {unapplied} unapplied"
+            for kind, credit_id, total, applied, unapplied in unbalanced
+        )
+        raise ValueError(
+            f"amounts do not add up ({listed}). Each payment and credit memo must equal its "
+            "applications plus its unapplied_amount; nothing was loaded."
+        )
+
+
 def replace_company_books(
     con: duckdb.DuckDBPyConnection,
     company: Company,
@@ -105,6 +121,7 @@ def replace_company_books(
         for table in reversed(BOOK_TABLES):
             con.execute(f"DELETE FROM {table} WHERE source = ? AND company_id = ?", key)
         counts = {table: _insert(con, table, company, books.get(table, pd.DataFrame())) for table in BOOK_TABLES}
+        _check_credits_balance(con, company)
         con.execute(
             "INSERT OR REPLACE INTO companies (source, company_id, name, home_currency, data_through) "
             "VALUES (?, ?, ?, ?, ?)",

@@ -73,36 +73,70 @@ GROUP BY ALL
 # Customer credit at each date in $dates: the part of each payment and credit memo dated on or
 # before d that was not applied to an invoice by d. It is shown beside the aging, never netted
 # into a bucket. A credit memo applied through a Payment counts against the credit memo.
-CUSTOMER_CREDITS = """
+# Only credits unapplied now, or used after d, can be unapplied at d: the loader checks that
+# each one's amount = its applications + unapplied_amount, so the rest are known to be zero.
+CREDIT_USES = """
+SELECT source, company_id,
+       CASE WHEN credit_memo_id IS NULL THEN 'payment' ELSE 'credit_memo' END AS kind,
+       coalesce(credit_memo_id, payment_id) AS credit_id, applied_on, amount
+FROM applications
+"""
+
+CREDITS = """
+SELECT source, company_id, customer_id, 'payment' AS kind, payment_id AS credit_id,
+       txn_date, amount AS total, unapplied_amount, exchange_rate
+FROM payments WHERE status = 'posted'
+UNION ALL
+SELECT source, company_id, customer_id, 'credit_memo', credit_memo_id,
+       txn_date, total, unapplied_amount, exchange_rate
+FROM credit_memos WHERE status = 'posted'
+"""
+
+CUSTOMER_CREDITS = f"""
 WITH as_of_dates AS (
     SELECT unnest($dates::DATE[]) AS as_of
 ),
-credits AS (
-    SELECT source, company_id, customer_id, 'payment' AS kind, payment_id AS credit_id,
-           txn_date, amount AS total, exchange_rate
-    FROM payments WHERE status = 'posted'
-    UNION ALL
-    SELECT source, company_id, customer_id, 'credit_memo', credit_memo_id,
-           txn_date, total, exchange_rate
-    FROM credit_memos WHERE status = 'posted'
+uses AS ({CREDIT_USES}),
+used_later AS (
+    SELECT DISTINCT source, company_id, kind, credit_id FROM uses
+    WHERE applied_on > (SELECT min(as_of) FROM as_of_dates)
 ),
-uses AS (
-    SELECT source, company_id,
-           CASE WHEN credit_memo_id IS NULL THEN 'payment' ELSE 'credit_memo' END AS kind,
-           coalesce(credit_memo_id, payment_id) AS credit_id, applied_on, amount
-    FROM applications
+candidates AS (
+    SELECT d.as_of, c.*
+    FROM ({CREDITS}) c
+    JOIN as_of_dates d ON c.txn_date <= d.as_of
+    WHERE c.unapplied_amount <> 0
+       OR (c.source, c.company_id, c.kind, c.credit_id) IN (SELECT * FROM used_later)
+),
+used_by_date AS (
+    SELECT c.as_of, c.source, c.company_id, c.kind, c.credit_id, sum(u.amount) AS used
+    FROM candidates c
+    JOIN uses u USING (source, company_id, kind, credit_id)
+    WHERE u.applied_on <= c.as_of
+    GROUP BY ALL
 ),
 unapplied AS (
-    SELECT d.as_of, c.source, c.company_id, c.customer_id, c.kind, c.credit_id, c.exchange_rate,
-           c.total - coalesce(sum(u.amount) FILTER (WHERE u.applied_on <= d.as_of), 0) AS unapplied_amount
-    FROM credits c
-    JOIN as_of_dates d ON c.txn_date <= d.as_of
-    LEFT JOIN uses u USING (source, company_id, kind, credit_id)
-    GROUP BY d.as_of, c.source, c.company_id, c.customer_id, c.kind, c.credit_id, c.exchange_rate, c.total
+    SELECT c.as_of, c.source, c.company_id, c.customer_id, c.kind, c.credit_id, c.exchange_rate,
+           c.total - coalesce(u.used, 0) AS unapplied_amount
+    FROM candidates c
+    LEFT JOIN used_by_date u USING (as_of, source, company_id, kind, credit_id)
 )
 SELECT *, CAST(round(unapplied_amount * exchange_rate, 2) AS DECIMAL(18,2)) AS home_unapplied_amount
 FROM unapplied
 WHERE unapplied_amount <> 0
+"""
+
+# Payments and credit memos whose amount is not their applications plus unapplied_amount:
+# a source that breaks this would make the credit column wrong, so a load refuses it.
+UNBALANCED_CREDITS = f"""
+SELECT c.kind, c.credit_id, c.total, coalesce(sum(u.amount), 0) AS applied, c.unapplied_amount
+FROM ({CREDITS}) c
+LEFT JOIN ({CREDIT_USES}) u USING (source, company_id, kind, credit_id)
+WHERE c.source = $source AND c.company_id = $company_id
+GROUP BY ALL
+HAVING c.total <> coalesce(sum(u.amount), 0) + c.unapplied_amount
+ORDER BY ALL
+LIMIT 5
 """
 
 # Invoices fully settled by $as_of: when (the date of the application that brought the invoice

@@ -138,3 +138,22 @@ def test_an_amount_with_too_many_places_is_refused_naming_the_column(tmp_path):
         replace_company_books(con, TEST_COMPANY, books, kind="test")
     assert con.execute("SELECT count(*) FROM customers").fetchone() == (5,)  # nothing lost
     con.close()
+
+
+def test_a_payment_that_does_not_add_up_is_refused(tmp_path):
+    path = write_book(tmp_path / "b.duckdb", SAMPLE_CUSTOMERS)
+    books = {
+        "invoices": pd.DataFrame([{"invoice_id": "I1", "customer_id": "C1", "txn_date": date(2026, 1, 1),
+                                   "total": Decimal("100.00"), "home_total": Decimal("100.00")}]),
+        # 120.00 received, 100.00 applied, but no unapplied 20.00 recorded
+        "payments": pd.DataFrame([{"payment_id": "P1", "customer_id": "C1", "txn_date": date(2026, 1, 5),
+                                   "amount": Decimal("120.00")}]),
+        "applications": pd.DataFrame([{"application_id": "A1", "invoice_id": "I1", "payment_id": "P1",
+                                       "applied_on": date(2026, 1, 5), "amount": Decimal("100.00")}]),
+    }
+    con = connect_for_write(path)
+    with pytest.raises(ValueError, match=r"payment P1: 120.00 ≠ 100.00 applied \+ 0.00 unapplied"):
+        replace_company_books(con, TEST_COMPANY, books, kind="test")
+    assert con.execute("SELECT count(*) FROM invoices").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM customers").fetchone() == (5,)
+    con.close()
