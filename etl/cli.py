@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(report)
     report.add_argument("--as-of", type=iso_date, help="YYYY-MM-DD (default: the date the data runs to)")
     report.add_argument("--basis", choices=("due", "invoice"), default="due", help="aging basis (default: due date)")
+    report.add_argument("--period-days", type=_positive, default=30, help="aging period length in days (default 30)")
+    report.add_argument("--periods", type=_positive, default=4, help="number of aging periods, the last open-ended (default 4)")
     report.add_argument("--window", type=int, choices=(30, 90, 365), default=90, help="KPI window in days (default 90)")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
     report.set_defaults(run=_run_report)
@@ -118,7 +120,7 @@ def _run_report(args: argparse.Namespace, console: Console) -> None:
         as_of = args.as_of or con.execute("SELECT max(data_through) FROM companies").fetchall()[0][0] or date.today()
         reports.check_as_of(con, as_of)
         if args.name == "aging":
-            report = reports.aging_report(con, as_of, args.basis)
+            report = reports.aging_report(con, as_of, args.basis, args.period_days, args.periods)
         elif args.name == "kpis":
             report = reports.kpi_report(con, as_of, args.window)
         else:

@@ -49,9 +49,11 @@ def check_as_of(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
         raise ReportError(f"as-of date {as_of} is before the first invoice ({first}); choose {first} or later")
 
 
-def aging_report(con: duckdb.DuckDBPyConnection, as_of: date, basis: str = "due") -> dict:
-    buckets = bucket_labels(basis)
-    frame = aging_by_customer(con, as_of, basis=basis)
+def aging_report(
+    con: duckdb.DuckDBPyConnection, as_of: date, basis: str = "due", period_days: int = 30, periods: int = 4
+) -> dict:
+    buckets = bucket_labels(basis, period_days, periods)
+    frame = aging_by_customer(con, as_of, basis=basis, period_days=period_days, periods=periods)
     money_keys = [*buckets, "total", "unapplied_credit"]
     customers = [
         {"customer_id": row["customer_id"], "customer": row["customer"], **{k: _money(row[k]) for k in money_keys}}

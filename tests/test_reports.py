@@ -50,6 +50,13 @@ def test_aging_by_invoice_date_as_csv(sample_db):
     assert lines[-1] == ",TOTAL,600.00,486.67,280.00,120.50,1487.17,100.00"
 
 
+def test_aging_with_custom_periods(sample_db):
+    report = report_json("aging", "--db", str(sample_db), "--as-of", "2026-03-31", "--period-days", "60", "--periods", "2")
+    assert report["buckets"] == ["current", "1-60", "61+"]
+    # I6 28 dpd and I2 45 dpd fall in 1-60; I8 70 dpd and I3 120 dpd in 61+.
+    assert report["totals"] == {"current": "600.00", "1-60": "686.67", "61+": "200.50", "total": "1487.17", "unapplied_credit": "100.00"}
+
+
 def test_kpis_json(tmp_path):
     b = kpi_book
     db = write_book(tmp_path / "k.duckdb", b.CUSTOMERS, b.INVOICES, b.PAYMENTS, b.CREDIT_MEMOS, b.APPLICATIONS)
