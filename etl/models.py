@@ -160,3 +160,20 @@ FROM invoices i
 JOIN applied a USING (source, company_id, invoice_id)
 WHERE i.status = 'posted' AND i.total > 0 AND a.applied >= i.total
 """
+
+# Each customer's autopay status on $as_of from the dated enrollment history. Where sources
+# disagree, an imported roster wins over a manual entry, which wins over an inference; within a
+# provenance the latest period starting on or before $as_of counts.
+AUTOPAY_STATUS = """
+SELECT source, company_id, customer_id,
+       arg_max(status = 'enabled', (precedence, valid_from)) AS on_autopay,
+       arg_max(method, (precedence, valid_from)) AS method,
+       arg_max(provenance, (precedence, valid_from)) AS provenance,
+       arg_max(valid_from, (precedence, valid_from)) AS since
+FROM (
+    SELECT *, CASE provenance WHEN 'imported' THEN 3 WHEN 'manual' THEN 2 ELSE 1 END AS precedence
+    FROM autopay_enrollments
+    WHERE valid_from <= $as_of AND (valid_to IS NULL OR valid_to > $as_of)
+)
+GROUP BY ALL
+"""
