@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(run=_run_info)
 
     report = commands.add_parser("report", help="aging, KPIs or the collections worklist as a table, CSV or JSON")
-    report.add_argument("name", choices=reports.REPORTS, help="which report")
+    report.add_argument("name", choices=list(reports.REPORTS), help="which report")
     _add_db(report)
     report.add_argument("--as-of", type=iso_date, help="YYYY-MM-DD (default: the date the data runs to)")
     report.add_argument("--basis", choices=("due", "invoice"), default="due", help="aging basis (default: due date)")
@@ -119,12 +119,7 @@ def _run_report(args: argparse.Namespace, console: Console) -> None:
     with read_only(args.db) as con:
         as_of = args.as_of or con.execute("SELECT max(data_through) FROM companies").fetchall()[0][0] or date.today()
         reports.check_as_of(con, as_of)
-        if args.name == "aging":
-            report = reports.aging_report(con, as_of, args.basis, args.period_days, args.periods)
-        elif args.name == "kpis":
-            report = reports.kpi_report(con, as_of, args.window)
-        else:
-            report = reports.clients_report(con, as_of)
+        report = reports.REPORTS[args.name](con, as_of, args)
     print(reports.render(args.name, report, args.format), end="" if args.format == "csv" else "\n")
 
 
