@@ -7,6 +7,7 @@ connections per query so a sync or `demo` in another process is never locked out
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,22 +32,29 @@ def database_path(explicit: str | os.PathLike | None = None) -> Path:
     return Path(chosen).expanduser()
 
 
-def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    try:
-        return duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        text = str(exc)
-        if "lock" in text.lower():
-            raise DatabaseError(
-                f"{path} is being written by another process (a sync or demo build); "
-                "try again when it has finished."
-            ) from exc
-        raise DatabaseError(
-            f"{path} is not a DuckDB database ledgerlight can read ({text.splitlines()[0]}). "
-            "Point LEDGERLIGHT_DB (or --db) at another file; this one was left untouched."
-        ) from exc
-    except duckdb.Error as exc:
-        raise DatabaseError(f"{path} could not be opened: {exc}. It was left untouched.") from exc
+LOCK_WAIT_SECONDS = 10.0  # a sync writes in one short transaction; readers wait that out
+
+
+def _open(path: Path, read_only: bool, lock_wait: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + lock_wait
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" not in text.lower():
+                raise DatabaseError(
+                    f"{path} is not a DuckDB database ledgerlight can read ({text.splitlines()[0]}). "
+                    "Point LEDGERLIGHT_DB (or --db) at another file; this one was left untouched."
+                ) from exc
+            if time.monotonic() > deadline:
+                raise DatabaseError(
+                    f"{path} is being written by another process (a sync or demo build) for more than "
+                    f"{lock_wait:.0f} s; try again when it has finished."
+                ) from exc
+            time.sleep(0.1)
+        except duckdb.Error as exc:
+            raise DatabaseError(f"{path} could not be opened: {exc}. It was left untouched.") from exc
 
 
 def _user_tables(con: duckdb.DuckDBPyConnection) -> list[str]:

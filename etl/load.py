@@ -1,14 +1,18 @@
 """Writing a company's books: every run is all-or-nothing and leaves a sync-run record.
 
 Source modules (demo, quickbooks, files, ...) only produce DataFrames named like the schema's
-tables; this module owns transactions, idempotent replacement and the run log.
+tables; this module owns transactions, idempotent writes and the run log. A run either
+replaces a company's books whole (`replace_company_books`) or applies changes inside
+`load_run` with `upsert_rows` and `mark_deleted`.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from typing import Iterator
 
 import duckdb
 import pandas as pd
@@ -16,6 +20,16 @@ import pyarrow as pa
 
 from etl.models import UNBALANCED_CREDITS
 from etl.schema import BOOK_TABLES
+
+# The natural key column of each book table, after (source, company_id).
+KEYS = {
+    "customers": "customer_id",
+    "invoices": "invoice_id",
+    "payments": "payment_id",
+    "credit_memos": "credit_memo_id",
+    "applications": "application_id",
+    "recurring_schedules": "schedule_id",
+}
 
 
 @dataclass(frozen=True)
@@ -25,6 +39,16 @@ class Company:
     name: str
     home_currency: str = "USD"
     data_through: date | None = None
+
+
+@dataclass
+class Run:
+    """What a run did, filled in while it works and recorded when it ends."""
+
+    run_id: int
+    counts: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+    cursor: str | None = None
 
 
 def _now() -> datetime:
@@ -40,19 +64,18 @@ def start_run(con: duckdb.DuckDBPyConnection, company: Company, kind: str) -> in
     return run_id
 
 
-def finish_run(
-    con: duckdb.DuckDBPyConnection,
-    run_id: int,
-    status: str,
-    counts: dict[str, int] | None = None,
-    requests: int = 0,
-    error: str | None = None,
-) -> None:
+def finish_run(con: duckdb.DuckDBPyConnection, run: Run, status: str, error: str | None = None) -> None:
     con.execute(
-        "UPDATE sync_runs SET finished_at = ?, status = ?, counts = ?, requests = ?, error = ? "
+        "UPDATE sync_runs SET finished_at = ?, status = ?, counts = ?, requests = ?, error = ?, cursor = ? "
         "WHERE run_id = ?",
-        [_now(), status, json.dumps(counts or {}), requests, error, run_id],
+        [_now(), status, json.dumps(run.counts), run.requests, error,
+         run.cursor if status == "succeeded" else None, run.run_id],
     )
+
+
+def record_failed_run(con: duckdb.DuckDBPyConnection, company: Company, kind: str, error: str, requests: int = 0) -> None:
+    """A run that failed before it could write anything (e.g. while fetching)."""
+    finish_run(con, Run(start_run(con, company, kind), requests=requests), "failed", error)
 
 
 def _with_exact_decimals(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -76,14 +99,28 @@ def _with_exact_decimals(con: duckdb.DuckDBPyConnection, table: str, frame: pd.D
     return typed
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, company: Company, frame: pd.DataFrame) -> int:
+def upsert_rows(con: duckdb.DuckDBPyConnection, company: Company, table: str, frame: pd.DataFrame) -> int:
+    """Insert rows, replacing any with the same natural key."""
     if frame.empty:
         return 0
     keyed = _with_exact_decimals(con, table, frame).assign(  # noqa: F841 (DuckDB scans it by name)
         source=company.source, company_id=company.company_id
     )
-    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM keyed")
+    con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM keyed")
     return len(frame)
+
+
+def mark_deleted(con: duckdb.DuckDBPyConnection, company: Company, table: str, ids: list[str]) -> int:
+    """Records deleted at the source: transactions stay, marked 'deleted' (they count nowhere);
+    applications and schedules go."""
+    if not ids:
+        return 0
+    key = [company.source, company.company_id, ids]
+    if table in ("applications", "recurring_schedules"):
+        con.execute(f"DELETE FROM {table} WHERE source = ? AND company_id = ? AND list_contains(?, {KEYS[table]})", key)
+    else:
+        con.execute(f"UPDATE {table} SET status = 'deleted' WHERE source = ? AND company_id = ? AND list_contains(?, {KEYS[table]})", key)
+    return len(ids)
 
 
 def _check_credits_balance(con: duckdb.DuckDBPyConnection, company: Company) -> None:
@@ -101,36 +138,48 @@ def _check_credits_balance(con: duckdb.DuckDBPyConnection, company: Company) -> 
         )
 
 
+@contextmanager
+def load_run(con: duckdb.DuckDBPyConnection, company: Company, kind: str) -> Iterator[Run]:
+    """One all-or-nothing run: writes inside the block commit together, after the books are
+    checked to balance, or not at all; either way the run is recorded in sync_runs."""
+    run = Run(start_run(con, company, kind))
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield run
+        con.execute(
+            "INSERT OR REPLACE INTO companies (source, company_id, name, home_currency, data_through) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [company.source, company.company_id, company.name, company.home_currency, company.data_through],
+        )
+        _check_credits_balance(con, company)
+        con.execute("COMMIT")
+    except BaseException as exc:
+        con.execute("ROLLBACK")
+        finish_run(con, run, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    finish_run(con, run, "succeeded")
+
+
+def replace_books(con: duckdb.DuckDBPyConnection, company: Company, books: dict[str, pd.DataFrame]) -> dict[str, int]:
+    """Inside a run: replace everything held for `company` with `books`."""
+    unknown = set(books) - set(BOOK_TABLES)
+    if unknown:
+        raise ValueError(f"not book tables: {sorted(unknown)}")
+    for table in reversed(BOOK_TABLES):
+        con.execute(f"DELETE FROM {table} WHERE source = ? AND company_id = ?", [company.source, company.company_id])
+    return {table: upsert_rows(con, company, table, books.get(table, pd.DataFrame())) for table in BOOK_TABLES}
+
+
 def replace_company_books(
     con: duckdb.DuckDBPyConnection,
     company: Company,
     books: dict[str, pd.DataFrame],
     kind: str,
 ) -> dict[str, int]:
-    """Replace everything held for `company` with `books`, in one transaction.
+    """Replace everything held for `company` with `books`, in one run.
 
     Any error rolls the whole run back: the file is exactly as before, plus a 'failed' run record.
     """
-    unknown = set(books) - set(BOOK_TABLES)
-    if unknown:
-        raise ValueError(f"not book tables: {sorted(unknown)}")
-    run_id = start_run(con, company, kind)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        key = [company.source, company.company_id]
-        for table in reversed(BOOK_TABLES):
-            con.execute(f"DELETE FROM {table} WHERE source = ? AND company_id = ?", key)
-        counts = {table: _insert(con, table, company, books.get(table, pd.DataFrame())) for table in BOOK_TABLES}
-        _check_credits_balance(con, company)
-        con.execute(
-            "INSERT OR REPLACE INTO companies (source, company_id, name, home_currency, data_through) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [*key, company.name, company.home_currency, company.data_through],
-        )
-        con.execute("COMMIT")
-    except Exception as exc:
-        con.execute("ROLLBACK")
-        finish_run(con, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    finish_run(con, run_id, "succeeded", counts)
-    return counts
+    with load_run(con, company, kind) as run:
+        run.counts = replace_books(con, company, books)
+    return run.counts

@@ -159,6 +159,36 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE invoices ADD COLUMN kind VARCHAR DEFAULT 'other';
         """,
     ),
+    (
+        "sync cursors and the source's own aging for reconciliation",
+        """
+        -- Where the next incremental sync starts: the source's clock at the start of this run.
+        -- Only a succeeded run's cursor counts, so a failed run is simply redone.
+        ALTER TABLE sync_runs ADD COLUMN cursor VARCHAR;
+        -- The source's own A/R aging as of a date (QuickBooks' AgedReceivables), stored as
+        -- received so ledgerlight's aging can be checked against it bucket by bucket.
+        CREATE TABLE source_aging (
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            report_date     DATE NOT NULL,
+            customer_id     VARCHAR NOT NULL,      -- '' for the grand total row
+            customer        VARCHAR,
+            bucket          VARCHAR NOT NULL,      -- the report's column title, e.g. '1 - 30'
+            amount          DECIMAL(18,2) NOT NULL,
+            PRIMARY KEY (source, company_id, report_date, customer_id, bucket)
+        );
+        -- Small reference lists a source's records point at (QuickBooks Term, PaymentMethod),
+        -- kept so an incremental sync can map records without fetching them again.
+        CREATE TABLE source_refs (
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            entity          VARCHAR NOT NULL,      -- 'Term', 'PaymentMethod'
+            ref_id          VARCHAR NOT NULL,
+            record          JSON NOT NULL,         -- the record as received
+            PRIMARY KEY (source, company_id, entity, ref_id)
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -15,7 +15,7 @@ from tests.books import SAMPLE_CUSTOMERS, TEST_COMPANY, write_book
 
 def test_new_file_gets_every_migration(tmp_path):
     con = connect_for_write(tmp_path / "new.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 2
+    assert schema_version(con) == SCHEMA_VERSION == 3
     con.close()
 
 
@@ -34,12 +34,14 @@ def test_file_from_version_1_upgrades_in_place_without_loss(tmp_path):
     )
     con.close()
 
-    with pytest.raises(DatabaseError, match="has schema 1; this ledgerlight needs 2"):
+    with pytest.raises(DatabaseError, match="has schema 1; this ledgerlight needs 3"):
         with read_only(path):
             pass
 
     con = connect_for_write(path)
-    assert schema_version(con) == 2
+    assert schema_version(con) == 3
+    assert con.execute("SELECT cursor FROM sync_runs").fetchall() == []
+    assert con.execute("SELECT count(*) FROM source_aging").fetchone() == (0,)
     assert con.execute("SELECT invoice_id, total, kind FROM invoices").fetchall() == [("I1", Decimal("120.50"), "other")]
     assert con.execute("SELECT credit_memo_id, is_write_off FROM credit_memos").fetchall() == [("CM1", False)]
     assert con.execute("SELECT name FROM customers").fetchall() == [("Acme",)]
@@ -72,7 +74,7 @@ def test_file_that_is_not_duckdb_is_refused_and_left_untouched(tmp_path):
 def test_file_from_a_newer_version_is_refused(tmp_path):
     path = tmp_path / "newer.duckdb"
     connect_for_write(path).execute("INSERT INTO schema_version VALUES (99, 'future', now())").close()
-    with pytest.raises(DatabaseError, match="newer ledgerlight \\(schema 99, this one knows 2\\)"):
+    with pytest.raises(DatabaseError, match="newer ledgerlight \\(schema 99, this one knows 3\\)"):
         connect_for_write(path)
 
 
@@ -157,3 +159,22 @@ def test_a_payment_that_does_not_add_up_is_refused(tmp_path):
     assert con.execute("SELECT count(*) FROM invoices").fetchone() == (0,)
     assert con.execute("SELECT count(*) FROM customers").fetchone() == (5,)
     con.close()
+
+
+def test_a_reader_waits_out_a_short_write_by_another_process(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    path = write_book(tmp_path / "b.duckdb", SAMPLE_CUSTOMERS)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); "
+         "time.sleep(1.0); c.close()"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert writer.stdout.readline().strip() == "held"
+    started = time.monotonic()
+    with read_only(path) as con:  # DuckDB refuses readers while another process writes
+        assert con.execute("SELECT count(*) FROM customers").fetchone() == (5,)
+    assert time.monotonic() - started >= 0.5
+    writer.wait(timeout=10)
