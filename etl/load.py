@@ -170,6 +170,14 @@ def replace_books(con: duckdb.DuckDBPyConnection, company: Company, books: dict[
     return {table: upsert_rows(con, company, table, books.get(table, pd.DataFrame())) for table in BOOK_TABLES}
 
 
+def remove_demo_company(con: duckdb.DuckDBPyConnection) -> None:
+    """Inside a run loading real books: the demo company is a placeholder and must not be
+    summed with them."""
+    for table in reversed(BOOK_TABLES):
+        con.execute(f"DELETE FROM {table} WHERE source = 'demo'")
+    con.execute("DELETE FROM companies WHERE source = 'demo'")
+
+
 def replace_company_books(
     con: duckdb.DuckDBPyConnection,
     company: Company,

@@ -1,0 +1,81 @@
+"""Honesty checks: ledgerlight's aging against the source's own report, and the sync history.
+
+QuickBooks' A/R Aging nets a customer's unapplied payments and credits into the customer's
+row; ledgerlight lists them apart. So the comparison takes ledgerlight's Current and Total
+less the customer's unapplied credit (where QuickBooks puts them); the other buckets compare
+as they are. Customers are compared unrolled: QuickBooks reports each sub-customer's own row.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import duckdb
+import pandas as pd
+
+from etl.db import query_frame
+from metrics.aging import ZERO, aging_by_customer
+
+COMPARED = ["ledgerlight", "source", "difference"]
+
+
+def normalised_bucket(title: str) -> str:
+    """QuickBooks' column titles as ledgerlight's bucket names: '1 - 30' -> '1-30', '91 and over' -> '91+'."""
+    title = title.strip().lower()
+    if title in ("current", "total"):
+        return title
+    over = re.fullmatch(r"(\d+) and over", title)
+    return f"{over.group(1)}+" if over else title.replace(" ", "")
+
+
+def reconciliation_with_source(
+    con: duckdb.DuckDBPyConnection, as_of: date, source: str = "quickbooks", company_id: str | None = None
+) -> pd.DataFrame:
+    """Per customer and bucket (customer_id '' = all customers): ledgerlight's figure, the
+    source's, and the difference, at the date of the latest source report on or before `as_of`
+    (column report_date). Empty: no source report to compare with."""
+    theirs = query_frame(
+        con,
+        "SELECT company_id, report_date, customer_id, customer, bucket, amount FROM source_aging "
+        "WHERE source = $source AND ($company IS NULL OR company_id = $company) "
+        "AND report_date = (SELECT max(report_date) FROM source_aging WHERE source = $source "
+        "                   AND ($company IS NULL OR company_id = $company) AND report_date <= $as_of)",
+        {"source": source, "as_of": as_of, "company": company_id},
+    )
+    if theirs.empty:
+        return pd.DataFrame(columns=["company_id", "report_date", "customer_id", "customer", "bucket", *COMPARED])
+    theirs["bucket"] = theirs["bucket"].map(normalised_bucket)
+    report_date = theirs["report_date"].iloc[0]
+
+    ours = aging_by_customer(con, report_date, roll_up=False)
+    ours = ours[(ours["source"] == source) & ours["company_id"].isin(theirs["company_id"].unique())]
+    for column in ("current", "total"):
+        ours[column] = ours[column] - ours["unapplied_credit"]
+    buckets = [b for b in theirs["bucket"].unique() if b in ours.columns]
+    per_customer = ours.melt(id_vars=["company_id", "customer_id", "customer"], value_vars=buckets,
+                             var_name="bucket", value_name="ledgerlight")
+    all_customers = (per_customer.groupby(["company_id", "bucket"], as_index=False)["ledgerlight"]
+                     .agg(lambda amounts: sum(amounts, start=ZERO)).assign(customer_id="", customer="All customers"))
+    compared = pd.concat([per_customer, all_customers], ignore_index=True).merge(
+        theirs.drop(columns="report_date").rename(columns={"amount": "source", "customer": "source_customer"}),
+        on=["company_id", "customer_id", "bucket"], how="outer",
+    )
+    compared["customer"] = compared["customer"].fillna(compared["source_customer"])
+    for column in ("ledgerlight", "source"):  # a customer only one side knows has 0.00 on the other
+        compared[column] = compared[column].map(lambda amount: ZERO if pd.isna(amount) else amount)
+    compared["difference"] = compared["ledgerlight"] - compared["source"]
+    compared["report_date"] = report_date
+    return compared[["company_id", "report_date", "customer_id", "customer", "bucket", *COMPARED]].sort_values(
+        ["company_id", "customer_id", "bucket"], ignore_index=True)
+
+
+def sync_history(con: duckdb.DuckDBPyConnection, as_of: date | None = None, limit: int = 20) -> pd.DataFrame:
+    """The latest sync runs, newest first (as_of is accepted for a uniform signature, unused)."""
+    return query_frame(
+        con,
+        "SELECT run_id, source, company_id, kind, status, started_at, finished_at, "
+        "date_diff('millisecond', started_at, finished_at) / 1000 AS seconds, requests, counts, error "
+        "FROM sync_runs ORDER BY run_id DESC LIMIT $limit",
+        {"limit": limit},
+    )

@@ -1,0 +1,340 @@
+"""The QuickBooks connector end to end: the real intuitlib and python-quickbooks clients against
+the QuickBooks-compatible server in tests/qbo_server.py, writing a real DuckDB file.
+
+The ledger (report date 2026-11-25):
+  Acme       24 invoices of 10.00 (2,520 for the paging test; 2024-01-01 onwards, Net 30), all paid but the last 20;
+             one payment of 30.00 covers three of them; a 15.00 overpayment is unapplied
+  Birch      parent of Birch Annex; Annex owes INV-B1 200.00 due 2026-10-15 (41 days past due: 31-60),
+             of which a 50.00 credit memo was applied through a zero-amount payment -> 150.00
+  Cedar      CAD customer: INV-C1 1,000.00 CAD at 0.73 due 2026-11-10 (15 days past due) -> 730.00 USD
+  Dormant    inactive but owes INV-D1 80.00 due 2026-06-01 (177 days past due: 91+)
+  plus a voided Acme invoice and a deleted one.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from etl import quickbooks
+from etl.db import read_only
+from etl.tokens import TokenStore
+from metrics import aging_buckets, reconciliation_with_source
+from tests.qbo_server import QuickBooksServer
+
+D = Decimal
+REPORT_DATE = date(2026, 11, 25)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def build_ledger(server: QuickBooksServer, acme_invoices: int = 24) -> dict[str, str]:
+    net30 = server.add_term("Net 30", 30)
+    ach = server.add_payment_method("ACH")
+    visa = server.add_payment_method("Visa", type="CREDIT_CARD")
+    ids = {
+        "acme": server.add_customer("Acme Dental", email="ap@acme.example", terms_id=net30),
+        "birch": server.add_customer("Birch Legal"),
+        "cedar": server.add_customer("Cedar CPA", currency="CAD"),
+        "dormant": server.add_customer("Dormant Co", active=False),
+    }
+    ids["annex"] = server.add_customer("Birch Annex", parent_id=ids["birch"])
+    acme = [server.add_invoice(ids["acme"], date(2024, 1, 1) + timedelta(days=n // 4), "10.00", term_id=net30,
+                               due_date=date(2024, 1, 31) + timedelta(days=n // 4), doc_number=f"A{n}")
+            for n in range(acme_invoices)]
+    for n, invoice in enumerate(acme[3:-20]):  # paid one by one, by ACH, on the due date
+        server.add_payment(ids["acme"], date(2024, 1, 31) + timedelta(days=(n + 3) // 4), "10.00", {invoice: "10.00"}, method_id=ach)
+    ids["multi"] = server.add_payment(ids["acme"], date(2024, 2, 1), "30.00", {i: "10.00" for i in acme[:3]}, method_id=visa)
+    ids["overpaid"] = server.add_payment(ids["acme"], date(2026, 11, 20), "15.00", {}, method_id=ach)
+    ids["voided"] = server.add_invoice(ids["acme"], date(2026, 11, 2), "99.00", due_date=date(2026, 12, 2))
+    server.void_invoice(ids["voided"])
+    ids["deleted"] = server.add_invoice(ids["acme"], date(2026, 11, 3), "77.00", due_date=date(2026, 12, 3))
+    server.delete_invoice(ids["deleted"])
+    ids["annex_invoice"] = server.add_invoice(ids["annex"], date(2026, 9, 15), "200.00", due_date=date(2026, 10, 15), doc_number="INV-B1")
+    ids["memo"] = server.add_credit_memo(ids["annex"], date(2026, 10, 1), "50.00")
+    ids["memo_payment"] = server.apply_credit_memo(ids["memo"], ids["annex_invoice"], "50.00", date(2026, 10, 1))
+    ids["cad_invoice"] = server.add_invoice(ids["cedar"], date(2026, 10, 11), "1000.00", due_date=date(2026, 11, 10),
+                                            currency="CAD", exchange_rate="0.73", doc_number="INV-C1")
+    ids["dormant_invoice"] = server.add_invoice(ids["dormant"], date(2026, 5, 2), "80.00", due_date=date(2026, 6, 1))
+    ids["template"] = server.add_recurring_invoice_template(
+        ids["acme"], "10.00", name="Acme managed services", start_date=date(2024, 1, 1), next_date=date(2026, 12, 1))
+    return ids
+
+
+def running_server(monkeypatch, acme_invoices: int):
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    with QuickBooksServer(now=datetime.now(timezone.utc) - timedelta(hours=1)) as running:
+        running.ids = build_ledger(running, acme_invoices)
+        tick(running)
+        yield running
+
+
+@pytest.fixture
+def server(monkeypatch):
+    yield from running_server(monkeypatch, acme_invoices=24)
+
+
+@pytest.fixture
+def big_server(monkeypatch):
+    """2,520 Acme invoices: three pages of 1,000."""
+    yield from running_server(monkeypatch, acme_invoices=2520)
+
+
+def tick(server: QuickBooksServer) -> None:
+    """Let a minute pass on the server's clock (it stands still otherwise), as between real edits and syncs."""
+    server.now += timedelta(minutes=1)
+
+
+def settings_for(server, **overrides) -> quickbooks.QuickBooksSettings:
+    values = dict(client_id=server.client_id, client_secret=server.client_secret, redirect_uri=server.redirect_uri,
+                  realm_id=server.realm_id, environment=server.discovery_url, api_base=server.api_base,
+                  refresh_token="rt-0", company_name="Test MSP")
+    return quickbooks.QuickBooksSettings(**{**values, **overrides})
+
+
+@pytest.fixture
+def store(tmp_path):
+    return TokenStore(tmp_path / "tokens")
+
+
+def run_sync(server, store, db, **options):
+    return quickbooks.sync(db, settings_for(server), store, report_date=REPORT_DATE, backoff=0.01, **options)
+
+
+def rows(db, sql, params=None):
+    with read_only(db) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def test_full_sync_maps_every_kind_of_record(big_server, store, tmp_path):
+    server = big_server
+    db = tmp_path / "qbo.duckdb"
+    result = run_sync(server, store, db)
+    assert result.mode == "full"
+    assert result.counts["invoices"] == 2520 + 4  # Acme, the voided one, Annex, Cedar, Dormant; the deleted one is gone
+    assert server.requests["query"] == 2 + 1 + 3 + 3 + 1 + 1  # Term, PaymentMethod, Customer, Invoice x3 pages, Payment x3, CreditMemo, RecurringTransaction
+    ids = server.ids
+    assert rows(db, "SELECT name, parent_id, active, currency FROM customers WHERE customer_id IN (?, ?, ?) ORDER BY name",
+                [ids["annex"], ids["dormant"], ids["cedar"]]) == [
+        ("Birch Annex", ids["birch"], True, "USD"), ("Cedar CPA", None, True, "CAD"), ("Dormant Co", None, False, "USD")]
+    assert rows(db, "SELECT status FROM invoices WHERE invoice_id = ?", [ids["voided"]]) == [("voided",)]
+    assert rows(db, "SELECT count(*) FROM invoices WHERE invoice_id = ?", [ids["deleted"]]) == [(0,)]
+    assert rows(db, "SELECT currency, exchange_rate, home_total FROM invoices WHERE invoice_id = ?", [ids["cad_invoice"]]) == [
+        ("CAD", D("0.73000000"), D("730.00"))]
+    assert rows(db, "SELECT count(*), sum(a.amount), any_value(p.method) FROM applications a JOIN payments p USING (source, company_id, payment_id) "
+                    "WHERE payment_id = ?", [ids["multi"]]) == [(3, D("30.00"), "card")]
+    assert rows(db, "SELECT invoice_id, credit_memo_id, amount FROM applications WHERE payment_id = ?", [ids["memo_payment"]]) == [
+        (ids["annex_invoice"], ids["memo"], D("50.00"))]
+    assert rows(db, "SELECT unapplied_amount FROM payments WHERE payment_id = ?", [ids["overpaid"]]) == [(D("15.00"),)]
+    assert rows(db, "SELECT interval_unit, amount, next_date FROM recurring_schedules") == [("month", D("10.00"), date(2026, 12, 1))]
+    assert rows(db, "SELECT terms FROM customers WHERE customer_id = ?", [ids["acme"]]) == [("Net 30",)]
+
+
+def test_aging_after_sync_reconciles_with_quickbooks(big_server, store, tmp_path):
+    server = big_server
+    db = tmp_path / "qbo.duckdb"
+    run_sync(server, store, db)
+    with read_only(db) as con:
+        buckets = dict(zip(aging_buckets(con, REPORT_DATE)["bucket"].astype(str), aging_buckets(con, REPORT_DATE)["amount"]))
+        compared = reconciliation_with_source(con, REPORT_DATE)
+    # Acme's last 20 invoices were due 2025-10-17..21 (over 400 days) and Dormant's 80.00 is 177 days
+    # past due: 91+ = 20 x 10.00 + 80.00. Annex 150.00 is 41 days past due, Cedar's 730.00 15 days.
+    assert buckets == {"current": D("0.00"), "1-30": D("730.00"), "31-60": D("150.00"), "61-90": D("0.00"), "91+": D("280.00")}
+    totals = compared[compared["customer_id"] == ""].set_index("bucket")
+    assert totals.loc["total", "source"] == sum(buckets.values()) - D("15.00")  # QuickBooks nets Acme's 15.00 credit
+    assert (compared["difference"] == 0).all(), compared[compared["difference"] != 0]
+    annex = compared[(compared["customer_id"] == server.ids["annex"]) & (compared["bucket"] == "31-60")]
+    assert annex["ledgerlight"].item() == annex["source"].item() == D("150.00")
+
+
+def test_incremental_sync_picks_up_an_edit_a_payment_and_a_deletion(server, store, tmp_path):
+    db = tmp_path / "qbo.duckdb"
+    run_sync(server, store, db)
+    ids = server.ids
+    tick(server)
+    server.requests.clear()
+    nothing = run_sync(server, store, db)
+    assert nothing.mode == "incremental"
+    assert (server.requests["cdc"], server.requests["query"]) == (1, 0)  # one data request when nothing changed
+
+    tick(server)
+    server.edit_invoice(ids["dormant_invoice"], total="95.00")
+    new_payment = server.add_payment(ids["cedar"], date(2026, 11, 24), "400.00", {ids["cad_invoice"]: "400.00"},
+                                     currency="CAD", exchange_rate="0.74")
+    server.delete_payment(ids["multi"])
+    tick(server)
+    changed = run_sync(server, store, db)
+    assert changed.mode == "incremental"
+    assert rows(db, "SELECT total FROM invoices WHERE invoice_id = ?", [ids["dormant_invoice"]]) == [(D("95.00"),)]
+    assert rows(db, "SELECT invoice_id, amount FROM applications WHERE payment_id = ?", [new_payment]) == [(ids["cad_invoice"], D("400.00"))]
+    assert rows(db, "SELECT status FROM payments WHERE payment_id = ?", [ids["multi"]]) == [("deleted",)]
+    assert rows(db, "SELECT count(*) FROM applications WHERE payment_id = ?", [ids["multi"]]) == [(0,)]
+    with read_only(db) as con:
+        compared = reconciliation_with_source(con, REPORT_DATE)
+    assert (compared["difference"] == 0).all()  # A0-A2 are open again, the CAD invoice is 600.00 CAD = 438.00 USD
+
+
+def test_cdc_window_passed_falls_back_to_a_full_sync(server, store, tmp_path):
+    db = tmp_path / "qbo.duckdb"
+    run_sync(server, store, db)
+    import duckdb
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE sync_runs SET cursor = ?", [(datetime.now(timezone.utc) - timedelta(days=40)).isoformat()])
+    con.close()
+    assert run_sync(server, store, db).mode == "full"
+
+
+@pytest.mark.parametrize("fault, options", [("429", {"retry_after": 1}), ("503", {}), ("429-xml", {})])
+def test_throttling_and_server_errors_are_retried(server, store, tmp_path, fault, options):
+    server.fail_next("query", fault, times=2, **options)
+    started = time.monotonic()
+    result = run_sync(server, store, tmp_path / "qbo.duckdb")
+    assert result.counts["invoices"] == 24 + 4
+    if options.get("retry_after"):
+        assert time.monotonic() - started >= 2  # waited Retry-After twice
+
+
+def test_an_access_token_expiring_mid_run_is_refreshed_once(server, store, tmp_path):
+    db = tmp_path / "qbo.duckdb"
+    run_sync(server, store, db)
+    before = server.refreshes
+    server.fail_next("cdc", "401")
+    assert run_sync(server, store, db).mode == "incremental"
+    assert server.refreshes == before + 2  # one when connecting, one after the 401
+    assert server.requests["cdc"] == 2
+    assert store.get("quickbooks", server.realm_id) == server.current_refresh_token
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("truncated", "QuickBooks' answer to the cdc request was not valid JSON"),
+    ("reset", "network error during the cdc request: ChunkedEncodingError"),
+    ("200-fault", "QuickBooks answered the cdc request with an error: An application error"),
+])
+def test_a_broken_response_ends_the_run_and_writes_nothing(server, store, tmp_path, fault, message):
+    db = tmp_path / "qbo.duckdb"
+    run_sync(server, store, db)
+    before = rows(db, "SELECT count(*), sum(total) FROM invoices")
+    tick(server)
+    server.edit_invoice(server.ids["dormant_invoice"], total="95.00")
+    tick(server)
+    server.fail_next("cdc", fault)
+    with pytest.raises(quickbooks.SyncError, match=message):
+        run_sync(server, store, db)
+    assert rows(db, "SELECT count(*), sum(total) FROM invoices") == before
+    assert rows(db, "SELECT status, error LIKE ? FROM sync_runs ORDER BY run_id DESC LIMIT 1", [f"%{message[:20]}%"]) == [("failed", True)]
+    # the next run completes what the failed one could not
+    assert run_sync(server, store, db).mode == "incremental"
+    assert rows(db, "SELECT total FROM invoices WHERE invoice_id = ?", [server.ids["dormant_invoice"]]) == [(D("95.00"),)]
+
+
+def test_a_rotated_refresh_token_survives_a_crash(server, store, tmp_path):
+    server.fail_next("query", "truncated")  # the run dies after connecting
+    with pytest.raises(quickbooks.SyncError):
+        run_sync(server, store, tmp_path / "qbo.duckdb")
+    assert store.get("quickbooks", server.realm_id) == server.current_refresh_token == "rt-1"
+    token_file = next((tmp_path / "tokens").glob("*.json"))
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    run_sync(server, store, tmp_path / "qbo.duckdb")  # rt-0 is dead by now; the stored rt-1 works
+
+
+def test_settings_errors_name_the_setting(server, store, tmp_path):
+    with pytest.raises(quickbooks.SettingsError, match="set QBO_CLIENT_ID, QBO_REALM_ID"):
+        quickbooks.read_settings({"QBO_CLIENT_SECRET": "s", "QBO_REDIRECT_URI": "http://x"}, secrets_file=None)
+    with pytest.raises(quickbooks.SettingsError, match="check QBO_REALM_ID"):
+        quickbooks.sync(tmp_path / "q.duckdb", settings_for(server, realm_id="123"), store, backoff=0.01)
+    with pytest.raises(quickbooks.SyncError, match="refused the refresh token"):
+        quickbooks.sync(tmp_path / "q.duckdb", settings_for(server, refresh_token="stale"), TokenStore(tmp_path / "t2"))
+
+
+def cli_environment(server, db) -> dict:
+    return {**os.environ, "QBO_CLIENT_ID": server.client_id, "QBO_CLIENT_SECRET": server.client_secret,
+            "QBO_REDIRECT_URI": server.redirect_uri, "QBO_REALM_ID": server.realm_id,
+            "QBO_ENVIRONMENT": server.discovery_url, "QBO_API_BASE": server.api_base,
+            "QBO_REFRESH_TOKEN": "rt-0", "LEDGERLIGHT_DB": str(db), "LEDGERLIGHT_TOKENS": str(db.parent / "tokens")}
+
+
+def test_cli_sync_and_its_errors(server, tmp_path):
+    db = tmp_path / "qbo.duckdb"
+    env = cli_environment(server, db)
+    done = subprocess.run([sys.executable, "-m", "etl", "sync", "quickbooks"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"Full sync of QuickBooks company {server.realm_id} done: " in done.stdout
+    assert "rt-" not in done.stdout + done.stderr and server.client_secret not in done.stdout + done.stderr
+    missing = subprocess.run([sys.executable, "-m", "etl", "sync", "quickbooks"], cwd=ROOT, capture_output=True, text=True,
+                             env={k: v for k, v in env.items() if k != "QBO_CLIENT_ID"}, timeout=120)
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("error: QuickBooks is not configured: set QBO_CLIENT_ID")
+
+
+def test_the_dashboard_can_read_while_a_sync_runs(server, tmp_path):
+    db = tmp_path / "qbo.duckdb"
+    env = cli_environment(server, db)
+    subprocess.run([sys.executable, "-m", "etl", "sync", "quickbooks"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
+    tick(server)
+    server.fail_next("cdc", "stall", seconds=3)
+    sync = subprocess.Popen([sys.executable, "-m", "etl", "sync", "quickbooks"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # the sync is waiting on QuickBooks now
+    reads = []
+    while sync.poll() is None:
+        started = time.monotonic()
+        with read_only(db) as con:
+            con.execute("SELECT count(*) FROM invoices").fetchall()
+        reads.append(time.monotonic() - started)
+        time.sleep(0.2)
+    assert sync.returncode == 0, sync.stderr.read()
+    assert len(reads) >= 5 and max(reads) < 1.0  # readers were never locked out for long
+
+
+def test_data_and_sync_page_syncs_and_reconciles(server, tmp_path, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    db = tmp_path / "qbo.duckdb"
+    for name, value in cli_environment(server, db).items():
+        if name.startswith(("QBO_", "LEDGERLIGHT_")):
+            monkeypatch.setenv(name, value)
+    run_sync(server, TokenStore(tmp_path / "tokens"), db)  # the app needs a company to show
+    st.cache_data.clear()
+    page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).switch_page("pages/data_sync.py").run()
+    assert not page.exception
+    assert f"Company {server.realm_id} is connected." in page.success[0].value
+    tick(server)
+    server.edit_invoice(server.ids["dormant_invoice"], total="95.00")
+    tick(server)
+    page.button(key="qbo_sync").click().run()
+    assert any("Incremental sync done" in message.value for message in page.success)
+    assert rows(db, "SELECT total FROM invoices WHERE invoice_id = ?", [server.ids["dormant_invoice"]]) == [(D("95.00"),)]
+    reconciled = [m.value for m in page.success if "Reconciles with QuickBooks" in m.value]
+    assert reconciled, [m.value for m in page.success + page.error]
+    shown = page.dataframe[-1].value  # the last runs
+    assert list(shown["status"][:2]) == ["succeeded", "succeeded"]
+
+
+def test_data_and_sync_page_names_missing_settings(demo_db, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    for name in ("QBO_CLIENT_ID", "QBO_CLIENT_SECRET", "QBO_REDIRECT_URI", "QBO_REALM_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEDGERLIGHT_DB", str(demo_db))
+    st.cache_data.clear()
+    page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).switch_page("pages/data_sync.py").run()
+    assert not page.exception
+    assert page.warning[0].value.startswith(
+        "QuickBooks is not configured: set QBO_CLIENT_ID, QBO_CLIENT_SECRET, QBO_REDIRECT_URI, QBO_REALM_ID")
+
+
+def test_the_first_sync_into_the_demo_file_replaces_the_demo(server, store, tmp_path):
+    from etl.demo import build_demo_database
+
+    db = tmp_path / "demo.duckdb"
+    build_demo_database(db, as_of=REPORT_DATE, clients=5, months=3)
+    run_sync(server, store, db)
+    assert rows(db, "SELECT source FROM companies") == [("quickbooks",)]
+    assert rows(db, "SELECT count(*) FROM invoices WHERE source = 'demo'") == [(0,)]
