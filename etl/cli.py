@@ -11,10 +11,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from etl import reports
+from etl import quickbooks, reports
 from etl.db import DatabaseError, connect_for_write, database_path, read_only
+from etl.autopay_inference import infer_autopay
+from etl.autopay_roster import CANONICAL_COLUMNS, import_roster_file
 from etl.demo import build_demo_database
 from etl.summary import database_summary
+from etl.tokens import TokenStore
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,6 +63,35 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--format", choices=("table", "json"), default="table")
     info.set_defaults(run=_run_info)
 
+    connect = commands.add_parser("connect", help="connect a source: prints the sign-in URL, stores the refresh token")
+    connect.add_argument("source", choices=("quickbooks",))
+    connect.add_argument("--redirect-url", help="the URL QuickBooks redirected to after sign-in (else asked for)")
+    connect.set_defaults(run=_run_connect)
+
+    sync = commands.add_parser("sync", help="bring the books up to date from a source (incremental after the first run)")
+    sync.add_argument("source", choices=("quickbooks",))
+    _add_db(sync)
+    sync.add_argument("--full", action="store_true", help="re-read everything instead of the changes since the last sync")
+    sync.set_defaults(run=_run_sync)
+
+    roster = commands.add_parser("import", help="import an autopay roster (CSV or Excel) exported from a payment portal")
+    roster.add_argument("kind", choices=("autopay",), help="what the file is")
+    roster.add_argument("file", help="the roster: a header row, then one row per customer (see README, Autopay)")
+    _add_db(roster)
+    roster.add_argument("--company", help="company id, when the database holds several")
+    roster.add_argument(
+        "--map", action="append", default=[], type=_column_mapping, metavar="COLUMN=HEADER",
+        help=f"which header holds a column ({', '.join(CANONICAL_COLUMNS)}), when its name is not recognised; repeatable",
+    )
+    roster.add_argument("--on", type=iso_date, help="the date the roster describes (default: today)")
+    roster.set_defaults(run=_run_import)
+
+    infer = commands.add_parser("infer", help="infer autopay from payment behaviour (imported rosters still win)")
+    infer.add_argument("kind", choices=("autopay",), help="what to infer")
+    _add_db(infer)
+    infer.add_argument("--company", help="company id, when the database holds several")
+    infer.set_defaults(run=_run_infer)
+
     report = commands.add_parser("report", help="aging, KPIs or the collections worklist as a table, CSV or JSON")
     report.add_argument("name", choices=list(reports.REPORTS), help="which report")
     _add_db(report)
@@ -70,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--window", type=int, choices=(30, 90, 365), default=90, help="KPI window in days (default 90)")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
     report.set_defaults(run=_run_report)
+
+    backtest = commands.add_parser("backtest", help="replay the cash forecast at the last 26 weekly cut-offs vs cash collected")
+    _add_db(backtest)
+    backtest.add_argument("--as-of", type=iso_date, help="YYYY-MM-DD: the last cut-off is 13 weeks before it (default: the date the data runs to)")
+    backtest.add_argument("--format", choices=("table", "json"), default="table")
+    backtest.set_defaults(run=_run_backtest)
     return parser
 
 
@@ -123,12 +161,86 @@ def _run_report(args: argparse.Namespace, console: Console) -> None:
     print(reports.render(args.name, report, args.format), end="" if args.format == "csv" else "\n")
 
 
+def _run_backtest(args: argparse.Namespace, console: Console) -> None:
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    with read_only(args.db) as con, Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        con.execute("SET enable_progress_bar = false")  # rich draws the progress
+        as_of = args.as_of or con.execute("SELECT max(data_through) FROM companies").fetchall()[0][0] or date.today()
+        reports.check_as_of(con, as_of)
+        task = progress.add_task("Replaying the forecast at each cut-off", total=26)
+        summary = reports.backtest_report(con, as_of, lambda done, total: progress.update(task, completed=done, total=total))
+    if args.format == "json":
+        print(json.dumps(summary, indent=2))
+        return
+    table = Table(title=f"Cash forecast backtest: {summary['cutoffs']} weekly cut-offs to {as_of}")
+    for heading in ("method", "MAE weeks 1–4", "MAPE weeks 1–4", "MAE weeks 5–13", "MAPE weeks 5–13"):
+        table.add_column(heading, justify="left" if heading == "method" else "right")
+    for method, figures in summary.items():
+        if method != "cutoffs":
+            table.add_row(method, f"{figures['mae_1_4']:,.2f}", f"{figures['mape_1_4']:.1%}",
+                          f"{figures['mae_5_13']:,.2f}", f"{figures['mape_5_13']:.1%}")
+    console.print(table)
+
+
+def _run_connect(args: argparse.Namespace, console: Console) -> None:
+    settings = quickbooks.read_settings()
+    store = TokenStore()
+    if args.redirect_url is None and (settings.refresh_token or store.get(quickbooks.SOURCE, settings.realm_id)):
+        quickbooks.QuickBooksConnection(settings, store)  # proves the token works, and rotates it
+        console.print(f"QuickBooks company {settings.realm_id} is connected; the refresh token is stored.")
+        return
+    redirect_url = args.redirect_url
+    if redirect_url is None:
+        console.print("Sign in to QuickBooks and choose the company:\n" + quickbooks.authorization_url(settings))
+        redirect_url = input("Then paste the whole address you were redirected to: ").strip()
+    realm = quickbooks.connect_with_redirect(settings, redirect_url, store)
+    console.print(f"Connected QuickBooks company {realm}. Next: python -m etl sync quickbooks")
+
+
+def _run_sync(args: argparse.Namespace, console: Console) -> None:
+    settings = quickbooks.read_settings()
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("Syncing QuickBooks", total=1.0)
+        result = quickbooks.sync(
+            database_path(args.db), settings, full=args.full,
+            progress=lambda fraction, text: progress.update(task, completed=fraction, description=text),
+        )
+    written = ", ".join(f"{n:,} {table}" for table, n in result.counts.items() if n)
+    asked = ", ".join(f"{n} {endpoint}" for endpoint, n in result.requests.items())
+    print(f"{result.mode.capitalize()} sync of QuickBooks company {settings.realm_id} done: "
+          f"{written or 'nothing changed'} ({asked} requests).")
+
+
+def _column_mapping(text: str) -> tuple[str, str]:
+    column, equals, header = text.partition("=")
+    if not equals or column.strip() not in CANONICAL_COLUMNS or not header.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not COLUMN=HEADER with COLUMN one of {', '.join(CANONICAL_COLUMNS)}")
+    return column.strip(), header.strip()
+
+
+def _run_import(args: argparse.Namespace, console: Console) -> None:
+    report = import_roster_file(args.db, args.file, company_id=args.company, mapping=dict(args.map), imported_on=args.on)
+    print(report.summary())
+    for row in report.unmatched:
+        print(f"  not imported: row {row.row} {row.customer!r}: {row.reason}")
+
+
+def _run_infer(args: argparse.Namespace, console: Console) -> None:
+    con = connect_for_write(args.db)
+    try:
+        written = infer_autopay(con, args.company)
+    finally:
+        con.close()
+    print(f"{written} inferred autopay periods written (imported rosters and manual entries still win)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(stderr=False)
     try:
         args.run(args, console)
-    except (DatabaseError, ValueError) as exc:
+    except (DatabaseError, ValueError, quickbooks.SyncError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

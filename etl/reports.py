@@ -12,7 +12,16 @@ import duckdb
 import pandas as pd
 
 from etl.db import query_frame
-from metrics import aging_by_customer, bucket_labels, collections_worklist, kpis
+from metrics import (
+    aging_by_customer,
+    autopay_adoption,
+    autopay_status_split,
+    backtest,
+    bucket_labels,
+    cash_forecast,
+    collections_worklist,
+    kpis,
+)
 
 KPI_KEYS = (
     "total_ar", "overdue_ar", "pct_current", "pct_91_plus", "dso", "dso_countback", "bpdso",
@@ -96,11 +105,67 @@ def clients_report(con: duckdb.DuckDBPyConnection, as_of: date) -> dict:
     return {"as_of": as_of.isoformat(), "currency": home_currency(con), "clients": clients}
 
 
+def autopay_report(con: duckdb.DuckDBPyConnection, as_of: date, window_days: int = 90) -> dict:
+    adoption = autopay_adoption(con, as_of).iloc[0]
+    by_status = {
+        row["autopay_status"]: {
+            "paid_invoices": int(row["paid_invoices"]),
+            "days_to_pay": _number(row["days_to_pay"], 1),
+            "days_late": _number(row["days_late"], 1),
+            "add": _number(row["add_invoice"], 2),
+            "dso": _number(row["dso"], 2),
+            "pct_current": _number(row["pct_current"], 4),
+            "credit_sales": _money(row["credit_sales"]),
+            "total_ar": _money(row["total_ar"]),
+            "overdue_ar": _money(row["overdue_ar"]),
+        }
+        for row in autopay_status_split(con, as_of, window_days).to_dict("records")
+    }
+    return {
+        "as_of": as_of.isoformat(), "currency": home_currency(con), "window_days": window_days,
+        "adoption_by_clients": _number(adoption["adoption_by_clients"], 4),
+        "adoption_by_mrr": _number(adoption["adoption_by_mrr"], 4),
+        "autopay_clients": int(adoption["autopay_clients"]),
+        "active_recurring_clients": int(adoption["active_recurring_clients"]),
+        "autopay_secured_mrr": _money(adoption["autopay_secured_mrr"]),
+        "total_mrr": _money(adoption["total_mrr"]),
+        "by_status": by_status,
+    }
+
+
+FORECAST_MONEY = ("expected", "low", "high", "from_open", "from_not_yet_issued")
+
+
+def forecast_report(con: duckdb.DuckDBPyConnection, as_of: date) -> dict:
+    weeks = cash_forecast(con, as_of)
+    return {
+        "as_of": as_of.isoformat(), "currency": home_currency(con),
+        "weeks": [
+            {"week_start": row["week_start"].isoformat(), "week_end": row["week_end"].isoformat(),
+             **{k: _money(row[k]) for k in FORECAST_MONEY}}
+            for row in weeks.to_dict("records")
+        ],
+        "totals": {k: _money(sum(weeks[k], start=Decimal("0.00"))) for k in ("expected", "from_open", "from_not_yet_issued")},
+    }
+
+
+def backtest_report(con: duckdb.DuckDBPyConnection, as_of: date, progress=lambda done, total: None) -> dict:
+    """The backtest's summary: MAE in money (two places), MAPE as a fraction, per method."""
+    _, summary = backtest(con, as_of, progress=progress)
+    return {
+        "cutoffs": summary["cutoffs"],
+        **{method: {key: round(value, 4 if key.startswith("mape") else 2) for key, value in figures.items()}
+           for method, figures in summary.items() if method != "cutoffs"},
+    }
+
+
 # Each report from the CLI's parsed options; `python -m etl report NAME` offers these names.
 REPORTS = {
     "aging": lambda con, as_of, args: aging_report(con, as_of, args.basis, args.period_days, args.periods),
     "kpis": lambda con, as_of, args: kpi_report(con, as_of, args.window),
     "clients": lambda con, as_of, args: clients_report(con, as_of),
+    "autopay": lambda con, as_of, args: autopay_report(con, as_of, args.window),
+    "forecast": lambda con, as_of, args: forecast_report(con, as_of),
 }
 
 
@@ -110,6 +175,11 @@ def rows_of(report_name: str, report: dict) -> list[dict]:
         return [*report["customers"], {"customer_id": "", "customer": "TOTAL", **report["totals"]}]
     if report_name == "clients":
         return report["clients"]
+    if report_name == "forecast":
+        return report["weeks"]
+    if report_name == "autopay":
+        headline = {k: v for k, v in report.items() if k != "by_status"}
+        return [{**headline, "autopay_status": status, **split} for status, split in report["by_status"].items()]
     return [report]
 
 

@@ -66,3 +66,84 @@ def kpi_trend(series: pd.DataFrame) -> go.Figure:
         hovermode="x unified", yaxis=dict(title="days", tickprefix=""),
         yaxis2=dict(title="CEI %", overlaying="y", side="right", showgrid=False),
     )
+
+
+def autopay_adoption(trend: pd.DataFrame) -> go.Figure:
+    figure = go.Figure()
+    for column, name, dash in [("adoption_by_clients", "by clients", "solid"), ("adoption_by_mrr", "by MRR", "dot")]:
+        figure.add_scatter(x=trend["as_of"], y=trend[column], name=name, mode="lines+markers", line=dict(dash=dash),
+                           hovertemplate=f"{name}: %{{y:.1%}}<extra></extra>")
+    _layout(figure, "Autopay adoption at each month-end")
+    return figure.update_layout(hovermode="x unified", yaxis=dict(tickformat=".0%", tickprefix="", rangemode="tozero"))
+
+
+def autopay_speed(split: pd.DataFrame) -> go.Figure:
+    """Days to pay, days late and DSO side by side for autopay and manual invoices."""
+    figure = go.Figure()
+    for status, colour in zip(split["autopay_status"], ["#2e7d32", "#c62828"]):
+        row = split[split["autopay_status"] == status].iloc[0]
+        measures = {"Days to pay": row["days_to_pay"], "Avg days delinquent": row["add_invoice"], "DSO": row["dso"]}
+        figure.add_bar(x=list(measures), y=[None if pd.isna(v) else float(v) for v in measures.values()], name=status,
+                       marker_color=colour, hovertemplate=f"{status} %{{x}}: %{{y:.1f}} days<extra></extra>")
+    _layout(figure, "Payment speed by autopay status")
+    return figure.update_layout(barmode="group", yaxis=dict(title="days", tickprefix=""))
+
+
+def cash_forecast(forecast: pd.DataFrame, currency: str) -> go.Figure:
+    """Expected cash per week, split open vs not yet issued, with the low-high band."""
+    figure = go.Figure()
+    for column, name, colour in (("from_open", "open invoices", "#1565c0"),
+                                 ("from_not_yet_issued", "not yet issued", "#90caf9")):
+        figure.add_bar(
+            x=forecast["week_start"], y=[float(v) for v in forecast[column]], name=name, marker_color=colour,
+            customdata=[money(v, currency) for v in forecast[column]],
+            hovertemplate=f"{name}: %{{customdata}}<extra></extra>",
+        )
+    figure.add_scatter(
+        x=forecast["week_start"], y=[float(v) for v in forecast["expected"]], mode="markers", name="expected",
+        marker=dict(color="#37474f"),
+        error_y=dict(type="data", symmetric=False,
+                     array=[float(h - e) for h, e in zip(forecast["high"], forecast["expected"])],
+                     arrayminus=[float(e - lo) for e, lo in zip(forecast["expected"], forecast["low"])]),
+        customdata=[[money(e, currency), money(lo, currency), money(h, currency)]
+                    for e, lo, h in zip(forecast["expected"], forecast["low"], forecast["high"])],
+        hovertemplate="expected %{customdata[0]} (band %{customdata[1]} – %{customdata[2]})<extra></extra>",
+    )
+    figure.update_layout(barmode="stack", hovermode="x unified")
+    return _layout(figure, "Expected cash in, week by week")
+
+
+def mrr_trend(movements: pd.DataFrame, forecast: pd.DataFrame, currency: str) -> go.Figure:
+    """MRR at each month-end, its forecast, and the month's movements as bars."""
+    figure = go.Figure()
+    for column, colour, sign in (("new", "#2e7d32", 1), ("expansion", "#9ccc65", 1), ("reactivation", "#00897b", 1),
+                                 ("contraction", "#fb8c00", -1), ("churn", "#c62828", -1)):
+        figure.add_bar(
+            x=movements["month_end"], y=[sign * float(v) for v in movements[column]], name=column,
+            marker_color=colour, yaxis="y2", customdata=[money(v, currency) for v in movements[column]],
+            hovertemplate=f"{column}: %{{customdata}}<extra></extra>",
+        )
+    for frame, column, name, dash in ((movements, "mrr_end", "MRR", "solid"), (forecast, "mrr", "MRR forecast", "dot")):
+        figure.add_scatter(
+            x=frame["month_end"], y=[float(v) for v in frame[column]], name=name, mode="lines+markers",
+            line=dict(color="#37474f", dash=dash), customdata=[money(v, currency) for v in frame[column]],
+            hovertemplate=f"{name}: %{{customdata}}<extra></extra>",
+        )
+    figure.update_layout(barmode="relative", hovermode="x unified",
+                         yaxis2=dict(overlaying="y", side="right", showgrid=False, tickprefix="$"))
+    return _layout(figure, "Invoice-based MRR: history, movements and forecast")
+
+
+def backtest(weekly: pd.DataFrame, week: int, currency: str) -> go.Figure:
+    """Forecast made `week` weeks ahead vs the cash actually collected, for each past week."""
+    chosen = weekly[weekly["week"] == week]
+    figure = go.Figure()
+    for column, name, colour in (("actual", "collected", "#37474f"), ("expected", "ledgerlight", "#1565c0"),
+                                 ("due_date_baseline", "paid on due date", "#fb8c00")):
+        figure.add_scatter(
+            x=chosen["week_start"], y=[float(v) for v in chosen[column]], name=name, mode="lines+markers",
+            line=dict(color=colour), customdata=[money(v, currency) for v in chosen[column]],
+            hovertemplate=f"{name}: %{{customdata}}<extra></extra>",
+        )
+    figure.update_layout(hovermode="x unified")
+    return _layout(figure, f"Backtest: forecast made {week} week(s) ahead vs cash collected")
