@@ -70,12 +70,19 @@ def browser():
         chromium.close()
 
 
+def wait_until_the_script_has_run(page) -> None:
+    """Streamlit shows a running indicator in its header until the page script finishes."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')?.innerText.includes('Stop')", timeout=60_000)
+
+
 def test_overview_in_a_real_browser(dashboard, browser, demo_db):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(dashboard)
     value = page.locator('[data-testid="stMetricValue"]').first
     value.wait_for(timeout=60_000)
     page.locator(".js-plotly-plot").nth(1).wait_for(timeout=60_000)
+    wait_until_the_script_has_run(page)
     with read_only(demo_db) as con:
         expected = ar_summary(con, DEMO_AS_OF).iloc[0].total_ar
     assert value.inner_text() == money(expected)
@@ -85,11 +92,16 @@ def test_overview_in_a_real_browser(dashboard, browser, demo_db):
     page.close()
 
 
-@pytest.mark.parametrize("path, heading", [("/aging", "Aging"), ("/clients", "Clients to chase")])
+@pytest.mark.parametrize("path, heading", [
+    ("/aging", "Aging"), ("/clients", "Clients to chase"), ("/autopay", "Autopay"),
+    ("/forecast", "Cash forecast and recurring revenue"), ("/data_sync", "Data & sync"),
+])
 def test_a_bookmarked_page_url_keeps_the_sidebar_and_banner(dashboard, browser, path, heading):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(dashboard + path)
     page.get_by_role("heading", name=heading).wait_for(timeout=60_000)
+    wait_until_the_script_has_run(page)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     sidebar = page.locator('[data-testid="stSidebar"]')
     expect(sidebar.get_by_text("As of", exact=True)).to_be_visible()
     expect(sidebar.get_by_role("link", name="Overview")).to_be_visible()
