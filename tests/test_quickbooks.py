@@ -338,3 +338,22 @@ def test_the_first_sync_into_the_demo_file_replaces_the_demo(server, store, tmp_
     run_sync(server, store, db)
     assert rows(db, "SELECT source FROM companies") == [("quickbooks",)]
     assert rows(db, "SELECT count(*) FROM invoices WHERE source = 'demo'") == [(0,)]
+
+
+def test_cli_connect_with_the_authorization_code_flow(server, tmp_path):
+    db = tmp_path / "qbo.duckdb"
+    env = {k: v for k, v in cli_environment(server, db).items() if k != "QBO_REFRESH_TOKEN"}
+
+    def etl(*args):
+        return subprocess.run([sys.executable, "-m", "etl", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    not_yet = etl("sync", "quickbooks")
+    assert not_yet.returncode == 2 and "no refresh token for QuickBooks company" in not_yet.stderr
+    refused = etl("connect", "quickbooks", "--redirect-url", f"{server.redirect_uri}?code=stolen&realmId={server.realm_id}")
+    assert refused.returncode == 2 and "refused the authorization code" in refused.stderr
+    connected = etl("connect", "quickbooks", "--redirect-url", f"{server.redirect_uri}?code=good-code&state=s&realmId={server.realm_id}")
+    assert connected.returncode == 0, connected.stderr
+    assert f"Connected QuickBooks company {server.realm_id}" in connected.stdout
+    assert etl("sync", "quickbooks").returncode == 0
+    again = etl("connect", "quickbooks")  # a stored token: checked, not asked again
+    assert f"QuickBooks company {server.realm_id} is connected" in again.stdout
