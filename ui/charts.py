@@ -36,15 +36,20 @@ def aging_bars(buckets: pd.DataFrame, currency: str) -> go.Figure:
     return _layout(figure, "Open A/R by days past due")
 
 
+def _money_bars(figure: go.Figure, x, frame: pd.DataFrame, series: list[tuple[str, str, str]], currency: str) -> None:
+    """One bar trace per (column, name, colour), with the exact amount on hover."""
+    for column, name, colour in series:
+        figure.add_bar(
+            x=x, y=[float(v) for v in frame[column]], name=name, marker_color=colour,
+            customdata=[money(v, currency) for v in frame[column]],
+            hovertemplate=f"{name}: %{{customdata}}<extra></extra>",
+        )
+
+
 def ar_trend(trend: pd.DataFrame, currency: str) -> go.Figure:
     buckets = [c for c in trend.columns if c not in ("as_of", "total")]
     figure = go.Figure()
-    for bucket, colour in zip(buckets, _colours(buckets)):
-        figure.add_bar(
-            x=trend["as_of"], y=[float(v) for v in trend[bucket]], name=bucket, marker_color=colour,
-            customdata=[money(v, currency) for v in trend[bucket]],
-            hovertemplate=f"{bucket}: %{{customdata}}<extra></extra>",
-        )
+    _money_bars(figure, trend["as_of"], trend, [(b, b, c) for b, c in zip(buckets, _colours(buckets))], currency)
     figure.add_scatter(
         x=trend["as_of"], y=[float(v) for v in trend["total"]], name="total", mode="lines+markers",
         line=dict(color="#37474f"), customdata=[money(v, currency) for v in trend["total"]],
@@ -92,13 +97,8 @@ def autopay_speed(split: pd.DataFrame) -> go.Figure:
 def cash_forecast(forecast: pd.DataFrame, currency: str) -> go.Figure:
     """Expected cash per week, split open vs not yet issued, with the low-high band."""
     figure = go.Figure()
-    for column, name, colour in (("from_open", "open invoices", "#1565c0"),
-                                 ("from_not_yet_issued", "not yet issued", "#90caf9")):
-        figure.add_bar(
-            x=forecast["week_start"], y=[float(v) for v in forecast[column]], name=name, marker_color=colour,
-            customdata=[money(v, currency) for v in forecast[column]],
-            hovertemplate=f"{name}: %{{customdata}}<extra></extra>",
-        )
+    _money_bars(figure, forecast["week_start"], forecast,
+                [("from_open", "open invoices", "#1565c0"), ("from_not_yet_issued", "not yet issued", "#90caf9")], currency)
     figure.add_scatter(
         x=forecast["week_start"], y=[float(v) for v in forecast["expected"]], mode="markers", name="expected",
         marker=dict(color="#37474f"),
