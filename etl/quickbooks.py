@@ -19,7 +19,7 @@ import json
 import os
 import tomllib
 from collections import Counter
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 from urllib.parse import parse_qs, urlparse

@@ -11,7 +11,6 @@ The ledger (report date 2026-11-25):
   plus a voided Acme invoice and a deleted one.
 """
 
-import json
 import os
 import subprocess
 import sys
