@@ -16,7 +16,7 @@ import pandas as pd
 from etl.db import query_frame
 from etl.models import AUTOPAY_ON_DAYS, AUTOPAY_STATUS, OPEN_INVOICES, SETTLED_INVOICES
 from metrics.aging import ZERO, month_ends
-from metrics.recurring import MRR_AT_DATES, mrr_by_client
+from metrics.recurring import INVOICE_MRR_AT_DATES
 
 
 def autopay_status_as_of(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
@@ -83,8 +83,8 @@ def autopay_adoption_trend(con: duckdb.DuckDBPyConnection, as_of: date, months: 
     """Adoption at each of the last `months` month-ends (the last is `as_of`): active_recurring_clients,
     autopay_clients, adoption_by_clients, total_mrr, autopay_secured_mrr, adoption_by_mrr.
 
-    Active recurring client: a recurring invoice dated in the 45 days up to the date. MRR is
-    `metrics.recurring.mrr_by_client`'s; autopay-secured MRR is that of clients on autopay.
+    Active recurring client: a recurring invoice dated in the 45 days up to the date. MRR is the
+    invoice-based MRR of metrics/recurring.py; autopay-secured MRR is that of clients on autopay.
     """
     sql = f"""
         WITH as_of_dates AS (SELECT unnest($dates::DATE[]) AS as_of),
@@ -94,7 +94,7 @@ def autopay_adoption_trend(con: duckdb.DuckDBPyConnection, as_of: date, months: 
             JOIN as_of_dates d ON i.txn_date <= d.as_of AND i.txn_date > d.as_of - {ACTIVE_DAYS}
             WHERE i.status = 'posted' AND i.kind = 'recurring'
         ),
-        mrr AS ({MRR_AT_DATES}),
+        mrr AS ({INVOICE_MRR_AT_DATES}),
         clients AS (
             SELECT as_of, source, company_id, customer_id, true AS active, m.mrr
             FROM active a LEFT JOIN mrr m USING (as_of, source, company_id, customer_id)
@@ -126,7 +126,7 @@ def autopay_adoption_trend(con: duckdb.DuckDBPyConnection, as_of: date, months: 
         LEFT JOIN adoption a USING (as_of)
         ORDER BY d.as_of
     """
-    return query_frame(con, sql, {"dates": month_ends(as_of, months)})
+    return query_frame(con, sql, {"dates": month_ends(as_of, months), "as_of": as_of})
 
 
 def autopay_adoption(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
@@ -290,7 +290,7 @@ def autopay_conversion_candidates(con: duckdb.DuckDBPyConnection, as_of: date) -
         FROM adoption_clients a
         ANTI JOIN on_autopay USING (source, company_id, customer_id)
         JOIN customers c USING (source, company_id, customer_id)
-        LEFT JOIN ({MRR_AT_DATES}) m USING (source, company_id, customer_id)
+        LEFT JOIN ({INVOICE_MRR_AT_DATES}) m USING (source, company_id, customer_id)
         LEFT JOIN lateness l USING (source, company_id, customer_id)
         LEFT JOIN methods p USING (source, company_id, customer_id)
     """
@@ -332,7 +332,7 @@ def autopay_what_if(
         if unknown:
             raise ValueError(f"unknown customer ids: {', '.join(unknown)}")
         selected, weight = list(customer_ids), Decimal(1)
-        selected_mrr = sum(mrr_by_client(con, as_of).query("customer_id in @selected")["mrr"], start=ZERO)
+        selected_mrr = sum(candidates.query("customer_id in @selected")["mrr"], start=ZERO)
     else:
         selected, weight = candidates["customer_id"].tolist(), Decimal(str(share_of_manual_mrr))
         selected_mrr = _cents(sum(candidates["mrr"], start=ZERO) * weight)

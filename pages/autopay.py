@@ -53,7 +53,7 @@ by_clients.metric("Adoption by clients", percent(adoption.adoption_by_clients),
 secured.metric(
     "Autopay-secured MRR", money(adoption.autopay_secured_mrr, ctx.home_currency),
     help=f"MRR of clients on autopay, out of {money(adoption.total_mrr, ctx.home_currency)} total MRR "
-    "(active recurring schedules per month: quarterly ÷ 3, annual ÷ 12).",
+    "(invoice-based: each client's latest recurring invoice per month it covers; quarterly ÷ 3, annual ÷ 12).",
 )
 by_mrr.metric("Adoption by MRR", percent(adoption.adoption_by_mrr), help="Autopay-secured MRR ÷ total MRR.")
 

@@ -144,11 +144,12 @@ def test_adoption_by_clients_and_mrr(book):
     with read_only(book) as con:
         (now,) = autopay_adoption(con, AS_OF).itertuples()
         trend = autopay_adoption_trend(con, AS_OF, months=6)
-    # All three billed in June (active); A1 and M1 on autopay: 2 of 3, and 100 + 250 of 683.33 MRR.
+    # All three billed in June (active); A1 and M1 on autopay: 2 of 3. Each bills 100.00 on the 1st of
+    # every month (recognised as recurring), so invoice-based MRR is 100.00 each: 200.00 of 300.00.
     assert (now.active_recurring_clients, now.autopay_clients, now.total_mrr, now.autopay_secured_mrr) == (
-        3, 2, D("683.33"), D("350.00"))
+        3, 2, D("300.00"), D("200.00"))
     assert now.adoption_by_clients == pytest.approx(2 / 3)
-    assert now.adoption_by_mrr == pytest.approx(350 / 683.33)
+    assert now.adoption_by_mrr == pytest.approx(200 / 300)
     # A1 on autopay from January, M1 joins in April.
     assert trend["autopay_clients"].tolist() == [1, 1, 1, 2, 2, 2]
 
@@ -198,10 +199,10 @@ def test_conversion_list_ranks_by_cash_released(book):
         candidates = autopay_conversion_candidates(con, AS_OF)
     (row,) = candidates.itertuples()
     # Only L1 is active and not on autopay. Autopay habit: 400 amount-days late over 980.00 of
-    # autopay invoices = 0.408 days; L1 pays 20 days late: 333.33 x 19.592 / (365 / 12) = 214.70.
-    assert (row.customer_id, row.mrr, row.weighted_days_late_12m, row.pays_by_card_or_ach) == ("L1", D("333.33"), 20, True)
+    # autopay invoices = 0.408 days; L1 pays 20 days late: MRR 100.00 x 19.592 / (365 / 12) = 64.41.
+    assert (row.customer_id, row.mrr, row.weighted_days_late_12m, row.pays_by_card_or_ach) == ("L1", D("100.00"), 20, True)
     assert row.excess_days_late == pytest.approx(20 - 400 / 980)
-    assert row.cash_released == D("214.70")
+    assert row.cash_released == D("64.41")
 
 
 def test_what_if_worked_out_by_hand(book):
@@ -218,9 +219,9 @@ def test_what_if_worked_out_by_hand(book):
     assert (chosen.cash_released, chosen.total_ar_before, chosen.total_ar_after) == (D("100.00"), D("600.00"), D("500.00"))
     assert (chosen.overdue_ar_before, chosen.overdue_ar_after) == (D("100.00"), D("0.00"))
     assert (chosen.dso_before, chosen.dso_after) == (pytest.approx(600 / 1180 * 90), pytest.approx(500 / 1180 * 90))
-    assert chosen.selected_mrr == D("333.33")
+    assert chosen.selected_mrr == D("100.00")
     # Half of the non-autopay MRR (L1 is all of it): half of what L1 alone would release.
-    assert (half.cash_released, half.overdue_ar_after, half.selected_mrr) == (D("50.00"), D("50.00"), D("166.67"))
+    assert (half.cash_released, half.overdue_ar_after, half.selected_mrr) == (D("50.00"), D("50.00"), D("50.00"))
 
 
 def test_cli_report_autopay_json_and_csv(book):
@@ -230,8 +231,8 @@ def test_cli_report_autopay_json_and_csv(book):
     assert {k: report[k] for k in ("adoption_by_clients", "autopay_clients", "active_recurring_clients",
                                    "autopay_secured_mrr", "total_mrr")} == {
         "adoption_by_clients": 0.6667, "autopay_clients": 2, "active_recurring_clients": 3,
-        "autopay_secured_mrr": "350.00", "total_mrr": "683.33"}
-    assert report["adoption_by_mrr"] == round(350 / 683.33, 4)
+        "autopay_secured_mrr": "200.00", "total_mrr": "300.00"}
+    assert report["adoption_by_mrr"] == round(200 / 300, 4)
     assert report["by_status"]["manual"] == {
         "paid_invoices": 4, "days_to_pay": 35.0, "days_late": 20.0, "add": 20.0, "dso": 77.14,
         "pct_current": 0.8333, "credit_sales": "700.00", "total_ar": "600.00", "overdue_ar": "100.00"}
