@@ -281,12 +281,39 @@ def recurring_revenue_summary(
     return query_frame(con, sql, params)
 
 
-def mrr_forecast(con: duckdb.DuckDBPyConnection, as_of: date, months: int = 12) -> pd.DataFrame:
-    """MRR at each of the next `months` month-ends, by a stated rule: from today's MRR, each month
-    adds the mean monthly new + reactivated MRR of the last FORECAST_RATE_MONTHS months, and
-    grows by their mean expansion rate less their mean contraction and churn rates (each as a
-    share of the month's starting MRR). Columns: month_end, mrr (rounded to the cent)."""
-    recent = mrr_movements(con, as_of, FORECAST_RATE_MONTHS)
+def mrr_forecast(con: duckdb.DuckDBPyConnection, as_of: date, months: int = 12, method: str = "auto") -> pd.DataFrame:
+    """MRR at each of the next `months` month-ends. Columns: month_end, mrr (to the cent), method.
+
+    Methods: *rule* — from today's MRR, each month adds the mean monthly new + reactivated MRR of
+    the last FORECAST_RATE_MONTHS months and grows by their mean expansion rate less their mean
+    contraction and churn rates (each a share of the month's starting MRR); *flat* — MRR stays;
+    *trend* — the least-squares line through the last TREND_MONTHS months. *auto* uses the one
+    with the lowest backtest MAPE on this book, averaged over the backtest horizons (the rule
+    while there is too little history to backtest): a rule is only worth its complexity where it
+    backtests better.
+
+    Reads only invoices dated on or before `as_of`, recognised as recurring from those alone."""
+    if method not in ("auto", *MRR_BACKTEST_METHODS):
+        raise ValueError(f"unknown MRR forecast method {method!r}: use auto, {', '.join(MRR_BACKTEST_METHODS)}")
+    if method == "auto":
+        _, accuracy = mrr_forecast_backtest(con, as_of)
+        mean_error = accuracy.groupby("method")["mape"].mean().dropna()
+        method = str(mean_error.idxmin()) if len(mean_error) else "rule"
+    movements = mrr_movements(con, as_of, max(FORECAST_RATE_MONTHS, TREND_MONTHS))
+    if method == "rule":
+        forecast = _rule_forecast(movements, as_of, months)
+    else:
+        current = movements["mrr_end"].iloc[-1]
+        forecast = pd.DataFrame({
+            "month_end": month_ends(_months_after(as_of, months), months),
+            "mrr": [current if method == "flat" else _trend_forecast(movements, h) for h in range(1, months + 1)],
+        })
+    return forecast.assign(method=method)
+
+
+def _rule_forecast(movements: pd.DataFrame, as_of: date, months: int) -> pd.DataFrame:
+    """`mrr_forecast`'s rule applied to the movements of the months up to `as_of`."""
+    recent = movements.tail(FORECAST_RATE_MONTHS)
     start = recent["mrr_start"].astype(float).where(lambda values: values > 0)
     rate = ((recent["expansion"] - recent["contraction"] - recent["churn"]).astype(float) / start).mean()
     growth = Decimal(1) + Decimal(str(round(0.0 if pd.isna(rate) else rate, 6)))
@@ -296,6 +323,79 @@ def mrr_forecast(con: duckdb.DuckDBPyConnection, as_of: date, months: int = 12) 
         mrr = (mrr * growth + added).quantize(CENT)
         rows.append({"month_end": month_end, "mrr": mrr})
     return pd.DataFrame(rows)
+
+
+# --- MRR forecast backtest ------------------------------------------------------------------------
+
+MRR_BACKTEST_CUTOFFS = 12
+MRR_BACKTEST_HORIZONS = (1, 3, 6)
+TREND_MONTHS = 6
+MRR_BACKTEST_METHODS = ("rule", "flat", "trend")
+
+
+def mrr_backtest_cutoffs(as_of: date, cutoffs: int = MRR_BACKTEST_CUTOFFS, horizon: int = 1) -> list[date]:
+    """The last `cutoffs` month-ends t whose month-end `horizon` months later is on or before
+    `as_of`, oldest first."""
+    last = _months_after(as_of, -horizon)
+    if _months_after(last, horizon) > as_of:
+        last = _months_after(last, -1)
+    return [_months_after(last, -back) for back in range(cutoffs - 1, -1, -1)]
+
+
+def _trend_forecast(movements: pd.DataFrame, horizon: int) -> Decimal:
+    """The least-squares line through MRR at the TREND_MONTHS + 1 month-ends ending at the
+    cut-off (TREND_MONTHS months of change), extended `horizon` months past it."""
+    recent = movements.tail(TREND_MONTHS)
+    values = [float(recent["mrr_start"].iloc[0]), *recent["mrr_end"].astype(float)]
+    mean_x, mean_y = (len(values) - 1) / 2, sum(values) / len(values)
+    slope = (sum((x - mean_x) * (y - mean_y) for x, y in enumerate(values))
+             / sum((x - mean_x) ** 2 for x in range(len(values))))
+    return Decimal(str(round(mean_y + slope * (len(values) - 1 + horizon - mean_x), 2)))
+
+
+def mrr_forecast_backtest(
+    con: duckdb.DuckDBPyConnection,
+    as_of: date,
+    cutoffs: int = MRR_BACKTEST_CUTOFFS,
+    horizons: tuple[int, ...] = MRR_BACKTEST_HORIZONS,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`mrr_forecast` replayed at past month-ends against the invoice-based MRR that followed.
+
+    For each horizon h, the cut-offs are the last `cutoffs` month-ends t whose month-end h months
+    later has passed by `as_of`. At t everything is computed as of t (invoices dated after t are
+    not read, recurring invoices are recognised from those dated by t) and compared with the MRR
+    at t + h as reported then (computed as of t + h). Baselines: *flat* (MRR stays at its value
+    at t) and *trend* (the least-squares line through MRR at t and the TREND_MONTHS month-ends
+    before it, extended to t + h).
+
+    Returns (rows, summary). rows: cutoff, horizon, month_end, actual, rule, flat, trend (money,
+    Decimal to the cent). summary: method, horizon, cutoffs, mae (float money, rounded to the
+    cent), mape (float fraction of the actual MRR; month-ends without MRR left out)."""
+    plan = [(t, h) for h in horizons for t in mrr_backtest_cutoffs(as_of, cutoffs, h)]
+    dates = sorted({t for t, _ in plan} | {_months_after(t, h) for t, h in plan})
+    known = {day: mrr_movements(con, day, max(FORECAST_RATE_MONTHS, TREND_MONTHS)) for day in dates}
+    rows = []
+    for t, h in plan:
+        movements, target = known[t], _months_after(t, h)
+        rule = _rule_forecast(movements, t, h)["mrr"].iloc[-1]
+        rows.append({"cutoff": t, "horizon": h, "month_end": target, "actual": known[target]["mrr_end"].iloc[-1],
+                     "rule": rule, "flat": movements["mrr_end"].iloc[-1], "trend": _trend_forecast(movements, h)})
+    frame = pd.DataFrame(rows, columns=["cutoff", "horizon", "month_end", "actual", *MRR_BACKTEST_METHODS])
+    return frame, mrr_backtest_summary(frame)
+
+
+def mrr_backtest_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """MAE (float money, to the cent) and MAPE (float fraction) per method and horizon."""
+    summary = []
+    for method in MRR_BACKTEST_METHODS:
+        for horizon, group in rows.groupby("horizon", sort=True):
+            actual = group["actual"].astype(float)
+            error = (group[method].astype(float) - actual).abs()
+            with_mrr = actual > 0
+            summary.append({"method": method, "horizon": int(horizon), "cutoffs": len(group),
+                            "mae": round(float(error.mean()), 2) if len(group) else float("nan"),
+                            "mape": float((error[with_mrr] / actual[with_mrr]).mean())})
+    return pd.DataFrame(summary, columns=["method", "horizon", "cutoffs", "mae", "mape"])
 
 
 def _months_after(day: date, months: int) -> date:

@@ -3,8 +3,16 @@
 from datetime import date
 from decimal import Decimal
 
+import pytest
+
 from etl.db import read_only
-from metrics.recurring import mrr_forecast, mrr_movements, recurring_invoices, recurring_revenue_summary
+from metrics.recurring import (
+    mrr_forecast,
+    mrr_forecast_backtest,
+    mrr_movements,
+    recurring_invoices,
+    recurring_revenue_summary,
+)
 from tests.books import write_book
 
 AS_OF = date(2026, 3, 31)
@@ -75,3 +83,90 @@ def test_recognition_rule(tmp_path):
         found = recurring_invoices(con, AS_OF)
     assert dict(zip(found["invoice_id"], found["months"])) == {"W1": 1, "W2": 1, "W3": 1, "V1": 3, "V2": 3, "V3": 3}
     assert set(found["basis"]) == {"recognised"}
+
+
+# A year of monthly billing on the 1st (schedule ids), for the forecast worked by hand at 2025-09-30:
+#   A 1000 all year; B 500, 600 from July (expansion 100); C 200 to July (churn 200 in August:
+#   July's invoice covers to 08-01 + grace); D 300 from September (new 300).
+# MRR at the month-ends 03-31 ... 09-30: 1700, 1700, 1700, 1700, 1800, 1600, 1900; 1900 after.
+# F bills 100 on 08-05 and 09-05 without a schedule: two invoices are no run, so not recurring.
+CUTOFF = date(2025, 9, 30)
+YEAR = [date(2025, month, 1) for month in range(1, 13)]
+PLAN = {"A": lambda m: 1000, "B": lambda m: 500 if m < 7 else 600, "C": lambda m: 200 if m <= 7 else None,
+        "D": lambda m: 300 if m >= 9 else None}
+
+
+def _year_book(path, planted=()):
+    invoices = [
+        {"invoice_id": f"I{client}{day.month}", "customer_id": client, "txn_date": day, "due_date": day,
+         "total": amount, "recurring_template_id": f"S-{client}"}
+        for client, amount_in in PLAN.items() for day in YEAR if (amount := amount_in(day.month)) is not None
+    ] + [
+        {"invoice_id": f"IF{month}", "customer_id": "F", "txn_date": date(2025, month, 5),
+         "due_date": date(2025, month, 5), "total": 100, "kind": "other", "recurring_template_id": None}
+        for month in (8, 9)
+    ] + list(planted)
+    return write_book(path, [{"customer_id": c, "name": f"Client {c}"} for c in [*PLAN, "E", "F"]], invoices)
+
+
+def test_forecast_rule_worked_by_hand(tmp_path):
+    # Six months to 09-30: net rates (share of the month's start) 0, 0, 0, +100/1700, -200/1800, 0;
+    # mean -0.0087146 -> growth 0.991285 (6 places); mean new + reactivated = 300 / 6 = 50.00.
+    # October: 1900 x 0.991285 + 50 = 1933.44; November: 1933.44 x 0.991285 + 50 = 1966.59;
+    # December: 1966.59 x 0.991285 + 50 = 1999.45.
+    with read_only(_year_book(tmp_path / "y.duckdb")) as con:
+        forecast = mrr_forecast(con, CUTOFF, months=3, method="rule")
+        rows, summary = mrr_forecast_backtest(con, date(2025, 12, 31), cutoffs=1, horizons=(1, 3))
+    assert list(forecast["mrr"]) == [Decimal("1933.44"), Decimal("1966.59"), Decimal("1999.45")]
+    # h = 3 from 09-30 (target 12-31); h = 1 from 11-30 (the last month-end whose next has passed).
+    by_horizon = rows.set_index("horizon")
+    assert (by_horizon.loc[3, "cutoff"], by_horizon.loc[1, "cutoff"]) == (CUTOFF, date(2025, 11, 30))
+    # Trend: least squares through 1700 x 4, 1800, 1600, 1900 (x = 0..6) has slope 500/28 and
+    # passes (3, 12100/7), so at x = 9: 12850/7 = 1835.71.
+    three = by_horizon.loc[3]
+    assert (three["actual"], three["rule"], three["flat"], three["trend"]) == (
+        Decimal("1900.00"), Decimal("1999.45"), Decimal("1900.00"), Decimal("1835.71"))
+    figures = summary.set_index(["method", "horizon"])
+    assert figures.loc[("rule", 3), "mae"] == 99.45 and figures.loc[("flat", 3), "mae"] == 0
+    assert round(figures.loc[("trend", 3), "mape"], 6) == round(64.29 / 1900, 6)
+
+
+def test_backtest_at_a_cutoff_reads_nothing_after_it(tmp_path):
+    # After 09-30: a new client E on a schedule, and F's third and later invoices, which make its
+    # August and September invoices a recognisable run - but only from 10-05 on.
+    planted = [
+        {"invoice_id": f"IE{month}", "customer_id": "E", "txn_date": date(2025, month, 1),
+         "due_date": date(2025, month, 1), "total": 400, "recurring_template_id": "S-E"}
+        for month in (10, 11, 12)
+    ] + [
+        {"invoice_id": f"IF{month}", "customer_id": "F", "txn_date": date(2025, month, 5),
+         "due_date": date(2025, month, 5), "total": 100, "kind": "other", "recurring_template_id": None}
+        for month in (10, 11, 12)
+    ]
+    results = []
+    for name, extra in (("base", ()), ("planted", planted)):
+        with read_only(_year_book(tmp_path / f"{name}.duckdb", extra)) as con:
+            rows, _ = mrr_forecast_backtest(con, date(2025, 12, 31), cutoffs=1, horizons=(3,))
+            results.append((rows.iloc[0], mrr_forecast(con, CUTOFF, months=3)))
+    (base, base_forecast), (planted_row, planted_forecast) = results
+    assert planted_row["cutoff"] == base["cutoff"] == CUTOFF
+    assert [planted_row[m] for m in ("rule", "flat", "trend")] == [base[m] for m in ("rule", "flat", "trend")]
+    assert planted_forecast.equals(base_forecast)
+    assert (base["actual"], planted_row["actual"]) == (Decimal("1900.00"), Decimal("2400.00"))
+
+
+def test_the_forecast_uses_the_method_that_backtests_best(demo_db):
+    from tests.conftest import DEMO_AS_OF
+
+    with read_only(demo_db) as con:
+        _, accuracy = mrr_forecast_backtest(con, DEMO_AS_OF)
+        chosen = mrr_forecast(con, DEMO_AS_OF)
+        rule = mrr_forecast(con, DEMO_AS_OF, method="rule")
+        summary = recurring_revenue_summary(con, DEMO_AS_OF).iloc[0]
+        with pytest.raises(ValueError, match="unknown MRR forecast method 'arima'"):
+            mrr_forecast(con, DEMO_AS_OF, method="arima")
+    # On the demo, keeping MRR flat has the lowest mean backtest MAPE, so the forecast keeps it flat.
+    mean_error = accuracy.groupby("method")["mape"].mean()
+    assert mean_error.idxmin() == "flat" and mean_error["flat"] < mean_error["rule"]
+    assert set(chosen["method"]) == {"flat"} and set(chosen["mrr"]) == {summary["mrr"]}
+    assert (rule["method"].iloc[0], rule["mrr"].iloc[-1]) == ("rule", Decimal("257025.80"))
