@@ -13,7 +13,6 @@ from metrics.autopay import (
 )
 from metrics.recurring import (
     invoice_mrr_by_client,
-    mrr_by_client,
     mrr_forecast,
     mrr_forecast_backtest,
     mrr_movements,
@@ -54,7 +53,6 @@ __all__ = [
     "cash_forecast",
     "cash_forecast_by_month",
     "invoice_mrr_by_client",
-    "mrr_by_client",
     "mrr_forecast",
     "mrr_forecast_backtest",
     "mrr_movements",

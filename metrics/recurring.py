@@ -1,9 +1,8 @@
-"""Recurring revenue: MRR per client from the recurring schedules.
+"""Recurring revenue: invoice-based MRR per client, its movements, and the MRR forecast.
 
-MRR (spec: "Recurring revenue") = each client's active recurring schedules at the date,
-normalised to a month (quarterly ÷ 3, annual ÷ 12, weekly × 52 ÷ 12) and converted to the home
-currency at the rate of the client's latest invoice in that currency. A schedule is active at d
-when it started on or before d and ends on or after d (no end date: while it is active).
+MRR (spec: "Recurring revenue") comes from recurring invoices: those a schedule made (QuickBooks
+RecurringTransaction) and those recognisably recurring. Each billing stream's latest invoice,
+divided by the months it covers (quarterly ÷ 3, annual ÷ 12), counts while that period lasts.
 """
 
 from __future__ import annotations
@@ -17,54 +16,6 @@ import pandas as pd
 from etl.db import query_frame
 from etl.models import AUTOPAY_STATUS, CUSTOMER_ROOTS, OPEN_INVOICES
 from metrics.aging import month_ends
-
-# MRR per client at each date in $dates. Normalising divides, so it runs on whole cents
-# (rounded half up) to stay exact: DuckDB would turn a DECIMAL division into a DOUBLE.
-MRR_AT_DATES = """
-WITH as_of_dates AS (
-    SELECT unnest($dates::DATE[]) AS as_of
-),
-live AS (
-    SELECT d.as_of, s.source, s.company_id, s.customer_id, s.currency,
-           CAST(s.amount * 100 AS HUGEINT) AS cents,
-           CASE s.interval_unit WHEN 'week' THEN 52 ELSE 1 END AS times,
-           CASE s.interval_unit WHEN 'month' THEN s.interval_count ELSE 12 * s.interval_count END AS per_months
-    FROM recurring_schedules s
-    JOIN as_of_dates d
-      ON coalesce(s.start_date, d.as_of) <= d.as_of
-     AND (s.end_date >= d.as_of OR (s.end_date IS NULL AND s.active))
-),
-monthly AS (
-    SELECT *, CAST(sign(cents) * ((2 * abs(cents) * times + per_months) // (2 * per_months)) AS DECIMAL(18,2))
-              * 0.01 AS monthly_amount
-    FROM live
-),
-rates AS (
-    SELECT d.as_of, i.source, i.company_id, i.customer_id, i.currency,
-           arg_max(i.exchange_rate, i.txn_date) AS exchange_rate
-    FROM invoices i
-    JOIN as_of_dates d ON i.txn_date <= d.as_of
-    WHERE i.status = 'posted'
-    GROUP BY ALL
-)
-SELECT m.as_of, m.source, m.company_id, m.customer_id,
-       sum(CAST(round(m.monthly_amount * coalesce(r.exchange_rate, 1), 2) AS DECIMAL(18,2))) AS mrr
-FROM monthly m
-LEFT JOIN rates r USING (as_of, source, company_id, customer_id, currency)
-GROUP BY ALL
-"""
-
-
-def mrr_by_client(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
-    """Each client with recurring revenue at `as_of`: customer_id, customer, mrr (home currency)."""
-    sql = f"""
-        SELECT m.source, m.company_id, m.customer_id, c.name AS customer, m.mrr
-        FROM ({MRR_AT_DATES}) m
-        JOIN customers c USING (source, company_id, customer_id)
-        ORDER BY m.mrr DESC, c.name
-    """
-    return query_frame(con, sql, {"dates": [as_of]})
-
 
 # --- invoice-based MRR (spec: "Label it invoice-based MRR") -------------------------------------
 

@@ -23,7 +23,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from etl.autopay_roster import import_roster_file
-from etl.db import connect_for_write, read_only
+from etl.db import read_only
 from etl.load import Company
 from metrics import (
     autopay_adoption,
@@ -36,7 +36,6 @@ from metrics import (
     autopay_uplift,
     autopay_what_if,
     kpis,
-    mrr_by_client,
 )
 from tests.books import write_book
 from tests.test_app import APP
@@ -76,22 +75,9 @@ def _book() -> tuple[list, list, list]:
     return invoices, payments, applications
 
 
-SCHEDULES = [("S-A1", "A1", "1200.00", "year", 1), ("S-L1", "L1", "1000.00", "month", 3), ("S-M1", "M1", "250.00", "month", 1)]
-
-
 def build_book(path, roster="customer,autopay,method,enrolled_on\nMid-Year Clinic,yes,ach,2026-04-01\n"):
     invoices, payments, applications = _book()
     write_book(path, CUSTOMERS, invoices=invoices, payments=payments, applications=applications, company=COMPANY)
-    con = connect_for_write(path)
-    try:
-        for schedule_id, customer_id, amount, unit, count in SCHEDULES:
-            con.execute(
-                "INSERT INTO recurring_schedules (source, company_id, schedule_id, customer_id, amount, interval_unit, "
-                "interval_count, start_date) VALUES ('test', 'c1', ?, ?, ?, ?, ?, DATE '2026-01-01')",
-                [schedule_id, customer_id, D(amount), unit, count],
-            )
-    finally:
-        con.close()
     roster_file = path.parent / "roster.csv"
     roster_file.write_text(roster)
     import_roster_file(path, str(roster_file), imported_on=AS_OF)  # also infers
@@ -131,13 +117,6 @@ def test_an_imported_no_wins_over_an_inference(tmp_path):
     assert status.loc["M1", ["on_autopay", "provenance"]].tolist() == [False, "imported"]
     # The day before, only the inferences speak.
     assert earlier.loc["A1", ["on_autopay", "provenance"]].tolist() == [True, "inferred"]
-
-
-def test_mrr_normalises_to_a_month_exactly(book):
-    with read_only(book) as con:
-        mrr = mrr_by_client(con, AS_OF)
-    # 1,200.00 a year / 12; 1,000.00 a quarter / 3 = 333.333.. -> 333.33; 250.00 a month.
-    assert dict(zip(mrr["customer_id"], mrr["mrr"])) == {"L1": D("333.33"), "M1": D("250.00"), "A1": D("100.00")}
 
 
 def test_adoption_by_clients_and_mrr(book):
