@@ -99,7 +99,7 @@ def test_overview_in_a_real_browser(dashboard, browser, demo_db):
 def test_a_bookmarked_page_url_keeps_the_sidebar_and_banner(dashboard, browser, path, heading):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(dashboard + path)
-    page.get_by_role("heading", name=heading).wait_for(timeout=60_000)
+    page.get_by_role("heading", name=heading, exact=True, level=1).wait_for(timeout=60_000)
     wait_until_the_script_has_run(page)
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     sidebar = page.locator('[data-testid="stSidebar"]')
