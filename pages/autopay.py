@@ -90,6 +90,7 @@ names = dict(zip(candidates["customer_id"], candidates["customer"]))
 chosen_by = st.radio("Move", ["chosen clients", "a share of non-autopay MRR"], horizontal=True, key="autopay_what_if_by")
 if chosen_by == "chosen clients":
     chosen = st.multiselect("Clients", list(names), default=list(names)[:10], format_func=names.get, key="autopay_what_if_clients")
+    shell.remember_autopay_what_if(chosen)  # the Forecast page's cash curve starts from these
     what_if = shell.metric("autopay_what_if", customer_ids=tuple(chosen)) if chosen else None
 else:
     share = st.slider("Share of non-autopay MRR", 0, 100, 25, step=5, format="%d%%", key="autopay_what_if_share")

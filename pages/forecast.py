@@ -13,8 +13,10 @@ candidates = shell.metric("autopay_what_if_clients")
 names = dict(zip(candidates["customer_id"], candidates["customer"]))
 what_if = st.multiselect(
     "What if these clients paid by autopay from today?", list(names), format_func=names.get, key="forecast_what_if",
-    help="Their open and future invoices are then expected on the due date, less this book's observed "
-    "autopay failure share, which follows after the observed retry delay.",
+    default=[customer for customer in shell.remembered_autopay_what_if() if customer in names],
+    help="Starts from the clients chosen in the Autopay page's what-if. Their open and future invoices are then "
+    "expected on the due date, less this book's observed autopay failure share, which follows after the "
+    "observed retry delay.",
 )
 forecast = shell.metric("cash_forecast", autopay_customer_ids=tuple(what_if))
 total, open_part, not_issued = (sum(forecast[c]) for c in ("expected", "from_open", "from_not_yet_issued"))

@@ -209,3 +209,22 @@ def test_forecast_page(monkeypatch, demo_db):
     page.multiselect[0].set_value([chosen]).run()
     assert not page.exception
     assert page.metric[0].value == f"${with_what_if:,.2f}"
+
+
+def test_the_autopay_pages_what_if_carries_into_the_cash_curve(monkeypatch, demo_db):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_app import APP
+
+    monkeypatch.setenv("LEDGERLIGHT_DB", str(demo_db))
+    st.cache_data.clear()
+    app = AppTest.from_file(APP, default_timeout=120).switch_page("pages/autopay.py").run()
+    chosen = app.multiselect(key="autopay_what_if_clients").value[:2]
+    app.multiselect(key="autopay_what_if_clients").set_value(chosen).run()
+    app.switch_page("pages/forecast.py").run()
+    assert not app.exception
+    assert app.multiselect(key="forecast_what_if").value == chosen
+    with read_only(demo_db) as con:
+        expected = sum(cash_forecast(con, DEMO_AS_OF, autopay_customer_ids=set(chosen))["expected"])
+    assert app.metric[0].value == f"${expected:,.2f}"

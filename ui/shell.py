@@ -21,6 +21,7 @@ from etl.summary import companies
 
 _CONTEXT_KEY = "ledgerlight_context"
 _CHOSEN_AS_OF = "ledgerlight_as_of"  # outlives page switches, unlike widget state
+_AUTOPAY_WHAT_IF = "ledgerlight_autopay_what_if"
 PAGES = [
     ("app.py", "Overview", ":material/insights:"),
     ("pages/aging.py", "Aging", ":material/hourglass_bottom:"),
@@ -114,3 +115,12 @@ def metric(name: str, **options) -> pd.DataFrame:
     """A metric from `metrics` at the page's as-of date, cached until the database file changes."""
     ctx: Context = st.session_state[_CONTEXT_KEY]
     return _metric(name, str(ctx.db), data_version(ctx.db), ctx.as_of, tuple(sorted(options.items())))
+
+
+def remember_autopay_what_if(customer_ids: list[str]) -> None:
+    """The clients chosen in the Autopay page's what-if, so the Forecast page starts from them."""
+    st.session_state[_AUTOPAY_WHAT_IF] = list(customer_ids)
+
+
+def remembered_autopay_what_if() -> list[str]:
+    return st.session_state.get(_AUTOPAY_WHAT_IF, [])
