@@ -16,6 +16,7 @@ import pandas as pd
 from etl.db import query_frame
 from etl.models import AUTOPAY_ON_DAYS, AUTOPAY_STATUS, OPEN_INVOICES, SETTLED_INVOICES
 from metrics.aging import ZERO, month_ends
+from metrics.kpis import kpis
 from metrics.recurring import INVOICE_MRR_AT_DATES
 
 
@@ -344,15 +345,8 @@ def autopay_what_if(
     chosen = open_items[open_items["customer_id"].isin(selected) & (open_items["days_past_due"] >= habit)]
     released = _cents(sum(chosen["home_open_amount"], start=ZERO) * weight)
     released_overdue = _cents(sum(chosen.loc[chosen["days_past_due"] > 0, "home_open_amount"], start=ZERO) * weight)
-    total_ar = sum(open_items["home_open_amount"], start=ZERO)
-    overdue_ar = sum(open_items.loc[open_items["days_past_due"] > 0, "home_open_amount"], start=ZERO)
-    [(sales,)] = con.execute(
-        "SELECT coalesce(sum(home_total), 0) FROM invoices WHERE status = 'posted' AND txn_date > $starts_after AND txn_date <= $as_of",
-        _window(as_of, window_days),
-    ).fetchall()
-
-    def dso(receivable: Decimal) -> float | None:
-        return float(receivable / sales) * window_days if sales else None
+    before = kpis(con, as_of, window_days).iloc[0]
+    total_ar, overdue_ar, sales = before.total_ar, before.overdue_ar, before.credit_sales
 
     return pd.DataFrame([{
         "as_of": as_of,
@@ -364,7 +358,7 @@ def autopay_what_if(
         "total_ar_after": total_ar - released,
         "overdue_ar_before": overdue_ar,
         "overdue_ar_after": overdue_ar - released_overdue,
-        "dso_before": dso(total_ar),
-        "dso_after": dso(total_ar - released),
+        "dso_before": before.dso,
+        "dso_after": float((total_ar - released) / sales) * window_days if sales else None,
         "cash_released": released,
     }])
