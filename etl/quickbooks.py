@@ -80,29 +80,34 @@ _SETTING_NAMES = {
 _REQUIRED = ("client_id", "client_secret", "redirect_uri", "realm_id")
 
 
-def read_settings(environ: dict | None = None, secrets_file=SECRETS_FILE) -> QuickBooksSettings:
-    """Settings from environment variables, falling back to `.streamlit/secrets.toml`."""
+def _configured(environ: dict | None, secrets_file) -> dict[str, str]:
+    """Each QBO_* setting that is present, by variable name: the environment first, then
+    `.streamlit/secrets.toml`."""
     environ = os.environ if environ is None else environ
     secrets = tomllib.loads(secrets_file.read_text()) if secrets_file and secrets_file.exists() else {}
-    values = {}
-    for name, variable in _SETTING_NAMES.items():
-        value = environ.get(variable) or secrets.get(variable)
-        if value:
-            values[name] = str(value).strip()
-    missing = [_SETTING_NAMES[name] for name in _REQUIRED if name not in values]
+    return {
+        variable: str(environ.get(variable) or secrets.get(variable)).strip()
+        for variable in _SETTING_NAMES.values()
+        if environ.get(variable) or secrets.get(variable)
+    }
+
+
+def read_settings(environ: dict | None = None, secrets_file=SECRETS_FILE) -> QuickBooksSettings:
+    """Settings from environment variables, falling back to `.streamlit/secrets.toml`."""
+    present = _configured(environ, secrets_file)
+    missing = [_SETTING_NAMES[name] for name in _REQUIRED if _SETTING_NAMES[name] not in present]
     if missing:
         raise SettingsError(
             f"QuickBooks is not configured: set {', '.join(missing)} (environment variables or "
             f".streamlit/secrets.toml). See the README's 'Connect QuickBooks Online'."
         )
-    return QuickBooksSettings(**values)
+    return QuickBooksSettings(**{name: present[variable] for name, variable in _SETTING_NAMES.items() if variable in present})
 
 
 def settings_status(environ: dict | None = None, secrets_file=SECRETS_FILE) -> dict[str, bool]:
     """Which settings are present, by variable name (values never leave this module)."""
-    environ = os.environ if environ is None else environ
-    secrets = tomllib.loads(secrets_file.read_text()) if secrets_file and secrets_file.exists() else {}
-    return {variable: bool(environ.get(variable) or secrets.get(variable)) for variable in _SETTING_NAMES.values()}
+    present = _configured(environ, secrets_file)
+    return {variable: variable in present for variable in _SETTING_NAMES.values()}
 
 
 class _TimeoutAdapter(HTTPAdapter):
