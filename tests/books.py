@@ -59,6 +59,11 @@ def write_book(
         "credit_memos": pd.DataFrame([_with_money(r, "total", "unapplied_amount") for r in credit_memos]),
         "applications": pd.DataFrame([{"amount": money(r["amount"]), "credit_memo_id": None, **r} for r in applications]),
     }
+    return load_books(path, books, company)
+
+
+def load_books(path: Path, books: dict[str, pd.DataFrame], company: Company = TEST_COMPANY) -> Path:
+    """Write ready-made book tables through the real loader into the DuckDB file at `path`."""
     con = connect_for_write(path)
     try:
         replace_company_books(con, company, books, kind="test")

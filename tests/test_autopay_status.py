@@ -4,10 +4,9 @@ from datetime import date
 
 import pandas as pd
 
-from etl.db import connect_for_write, read_only
-from etl.load import replace_company_books
+from etl.db import read_only
 from metrics.autopay import autopay_status_as_of
-from tests.books import SAMPLE_CUSTOMERS, TEST_COMPANY
+from tests.books import SAMPLE_CUSTOMERS, load_books
 
 ENROLLMENTS = [
     # C1 inferred on autopay from March, then the imported roster says enabled from April.
@@ -26,9 +25,7 @@ def test_status_follows_history_and_precedence(tmp_path):
     columns = ["customer_id", "provenance", "valid_from", "valid_to", "status", "method"]
     books = {"customers": pd.DataFrame([{"currency": "USD", **c} for c in SAMPLE_CUSTOMERS]),
              "autopay_enrollments": pd.DataFrame(ENROLLMENTS, columns=columns)}
-    con = connect_for_write(tmp_path / "a.duckdb")
-    replace_company_books(con, TEST_COMPANY, books, kind="test")
-    con.close()
+    load_books(tmp_path / "a.duckdb", books)
 
     def status(day):
         with read_only(tmp_path / "a.duckdb") as ro:

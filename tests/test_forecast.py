@@ -7,11 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from etl.db import connect_for_write, read_only
+from etl.db import read_only
 from etl.ibm_ar_sample import read_books
-from etl.load import replace_company_books
 from metrics.forecast import autopay_what_if_clients, backtest, backtest_weeks, cash_forecast
-from tests.books import TEST_COMPANY, _invoice, _with_money, money
+from tests.books import _invoice, _with_money, load_books, money
 from tests.conftest import DEMO_AS_OF
 
 AS_OF = date(2026, 3, 31)  # week 1 = 04-01..04-07, week 3 = 04-15..04-21, week 8 = 05-20..05-26
@@ -78,12 +77,7 @@ def write_forecast_book(path: Path, invoices=INVOICES, schedules=SCHEDULES) -> P
             [("A", "imported", date(2025, 1, 1), None, "enabled", "ach")],
             columns=["customer_id", "provenance", "valid_from", "valid_to", "status", "method"]),
     }
-    con = connect_for_write(path)
-    try:
-        replace_company_books(con, TEST_COMPANY, books, kind="test")
-    finally:
-        con.close()
-    return path
+    return load_books(path, books)
 
 
 @pytest.fixture
@@ -157,10 +151,7 @@ def test_backtest_on_the_demo_beats_the_due_date_baseline(demo_db):
 
 def test_backtest_on_the_public_sample_beats_the_due_date_baseline(tmp_path):
     company, books = read_books(PUBLIC_SAMPLE)
-    con = connect_for_write(tmp_path / "ibm.duckdb")
-    replace_company_books(con, company, books, kind="import")
-    con.close()
-    with read_only(tmp_path / "ibm.duckdb") as con:
+    with read_only(load_books(tmp_path / "ibm.duckdb", books, company)) as con:
         _, summary = backtest(con, company.data_through)
     assert _improvement(summary) >= 0.30
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from etl.db import connect_for_write, read_only
+from etl.db import read_only
 from etl.ibm_ar_sample import read_books, read_rows
-from etl.load import replace_company_books
 from metrics import aging_buckets, invoice_payment_days
+from tests.books import load_books
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "public" / "WA_Fn-UseC_-Accounts-Receivable.csv"
 
@@ -21,11 +21,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "public" / "W
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
     company, books = read_books(SAMPLE)
-    path = tmp_path_factory.mktemp("ibm") / "ibm.duckdb"
-    con = connect_for_write(path)
-    replace_company_books(con, company, books, kind="import")
-    con.close()
-    return path, read_rows(SAMPLE)
+    return load_books(tmp_path_factory.mktemp("ibm") / "ibm.duckdb", books, company), read_rows(SAMPLE)
 
 
 def test_every_invoice_days_to_settle_and_days_late_match_the_file(loaded):
