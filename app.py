@@ -49,7 +49,7 @@ for column, (label, value, formula) in zip(
          "Walk back month by month, subtracting each month's sales from A/R and adding its days; "
          "the month that sales outrun adds remaining ÷ its sales × its days."),
         ("Best possible DSO", days(kpi.bpdso), f"Current (not yet due) A/R ÷ credit sales × {window}."),
-        ("Avg days delinquent (CRF)", days(kpi["add"]), "ADD = DSO − best possible DSO."),
+        ("Avg days delinquent (CRF)", days(kpi.add_crf), "ADD = DSO − best possible DSO."),
         ("Avg days delinquent (invoices)", days(kpi.add_invoice),
          f"Σ amount × max(0, paid date − due date) ÷ Σ amount, over invoices paid off in the last {window} days."),
         ("CEI", percent(None if kpi.cei is None else kpi.cei / 100),

@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.bench_metrics [--sizes 10000 100000 1000000] [--repeat 3]
 
 Books are made with numpy (one invoice a month per client over 36 months, per-client lateness,
-10 % paid in two parts, the recent ones open) and written through etl.load, the path every
-source uses. Each metric runs on a read-only connection, as the dashboard does; the figure
+10 % paid in two parts, the recent ones open) and written through etl/pipeline.py, the path
+every source takes. Each metric runs on a read-only connection, as the dashboard does; the figure
 is the median of --repeat runs. Target: aging at any as-of date on 1M invoices under 0.5 s.
 """
 
@@ -21,8 +21,10 @@ import numpy as np
 import pandas as pd
 
 import metrics
-from etl.db import connect_for_write, read_only
-from etl.load import Company, replace_company_books
+from core.db import read_only
+from etl import pipeline
+from etl.batch import Company
+from etl.sources import tables
 
 AS_OF = date(2026, 11, 25)
 MONTHS = 36
@@ -102,11 +104,9 @@ def bench(size: int, repeat: int, folder: Path) -> None:
     books = generate_books(size)
     generated = time.perf_counter() - started
     path = folder / f"bench-{size}.duckdb"
-    con = connect_for_write(path)
     started = time.perf_counter()
-    replace_company_books(con, Company("bench", "b", "Bench MSP", data_through=AS_OF), books, kind="bench")
+    pipeline.run(path, tables.SOURCE, tables.Tables(Company("bench", "b", "Bench MSP", data_through=AS_OF), books, "bench"))
     loaded = time.perf_counter() - started
-    con.close()
 
     print(f"\n{size:,} invoices ({len(books['applications']):,} applications): "
           f"generated in {generated:.2f} s, loaded in {loaded:.2f} s")

@@ -1,9 +1,11 @@
-"""`python -m etl ...`: a thin command-line shell over the library; JSON shapes are a public contract."""
+"""`python -m etl ...`: a thin command-line shell over the library; JSON shapes are a public
+contract (docs/cli.md). Errors are one line on stderr with exit code 2; nothing prints a traceback."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import date
 
@@ -11,13 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from etl import quickbooks, reports
-from etl.db import DatabaseError, connect_for_write, database_path, read_only
-from etl.autopay_inference import infer_autopay
-from etl.autopay_roster import CANONICAL_COLUMNS, import_roster_file
-from etl.demo import build_demo_database
-from etl.summary import database_summary
-from etl.tokens import TokenStore
+from core.db import connect_for_write, database_path, read_only
+from core.errors import LedgerlightError
+from core.settings import settings
+from etl import pipeline, reports, sources
+from etl.sources.demo import DemoSettings
+from metrics import database_summary
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,6 +41,17 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _mappable_columns() -> list[str]:
+    return sorted({column for source in sources.importable().values() for column in source.importer.columns})
+
+
+def _column_mapping(text: str) -> tuple[str, str]:
+    column, equals, header = text.partition("=")
+    if not equals or column.strip() not in _mappable_columns() or not header.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not COLUMN=HEADER with COLUMN one of {', '.join(_mappable_columns())}")
+    return column.strip(), header.strip()
+
+
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db", help="DuckDB file (default: $LEDGERLIGHT_DB, else data/ledgerlight.duckdb)"
@@ -52,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="build the demo MSP company (replaces any earlier demo)")
     _add_db(demo)
-    demo.add_argument("--as-of", type=iso_date, default=date.today(), help="last day of the books (default: today)")
+    demo.add_argument("--as-of", type=iso_date, help="last day of the books (default: today, or $LEDGERLIGHT_TODAY)")
     demo.add_argument("--seed", type=int, default=7, help="random seed; same seed and as-of date give the same books")
     demo.add_argument("--clients", type=_positive, default=120, help="number of clients (default 120)")
     demo.add_argument("--months", type=_positive, default=36, help="months of history (default 36)")
@@ -63,28 +75,30 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--format", choices=("table", "json"), default="table")
     info.set_defaults(run=_run_info)
 
+    connectable = list(sources.connectable())
     connect = commands.add_parser("connect", help="connect a source: prints the sign-in URL, stores the refresh token")
-    connect.add_argument("source", choices=("quickbooks",))
-    connect.add_argument("--redirect-url", help="the URL QuickBooks redirected to after sign-in (else asked for)")
+    connect.add_argument("source", choices=connectable)
+    connect.add_argument("--redirect-url", help="the URL the source redirected to after sign-in (else asked for)")
     connect.set_defaults(run=_run_connect)
 
     sync = commands.add_parser("sync", help="bring the books up to date from a source (incremental after the first run)")
-    sync.add_argument("source", choices=("quickbooks",))
+    sync.add_argument("source", choices=connectable)
     _add_db(sync)
     sync.add_argument("--full", action="store_true", help="re-read everything instead of the changes since the last sync")
     sync.set_defaults(run=_run_sync)
 
-    roster = commands.add_parser("import", help="import an autopay roster (CSV or Excel) exported from a payment portal")
-    roster.add_argument("kind", choices=("autopay",), help="what the file is")
-    roster.add_argument("file", help="the roster: a header row, then one row per customer (see README, Autopay)")
-    _add_db(roster)
-    roster.add_argument("--company", help="company id, when the database holds several")
-    roster.add_argument(
+    importable = sources.importable()
+    load = commands.add_parser("import", help="import a file: an autopay roster (CSV or Excel) exported from a payment portal")
+    load.add_argument("kind", choices=list(importable), help="what the file is")
+    load.add_argument("file", help="the file: a header row, then one row per record (see docs/autopay.md)")
+    _add_db(load)
+    load.add_argument("--company", help="company id, when the database holds several")
+    load.add_argument(
         "--map", action="append", default=[], type=_column_mapping, metavar="COLUMN=HEADER",
-        help=f"which header holds a column ({', '.join(CANONICAL_COLUMNS)}), when its name is not recognised; repeatable",
+        help=f"which header holds a column ({', '.join(_mappable_columns())}), when its name is not recognised; repeatable",
     )
-    roster.add_argument("--on", type=iso_date, help="the date the roster describes (default: today)")
-    roster.set_defaults(run=_run_import)
+    load.add_argument("--on", type=iso_date, help="the date the file describes (default: today)")
+    load.set_defaults(run=_run_import)
 
     infer = commands.add_parser("infer", help="infer autopay from payment behaviour (imported rosters still win)")
     infer.add_argument("kind", choices=("autopay",), help="what to infer")
@@ -92,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--company", help="company id, when the database holds several")
     infer.set_defaults(run=_run_infer)
 
-    report = commands.add_parser("report", help="aging, KPIs or the collections worklist as a table, CSV or JSON")
+    report = commands.add_parser("report", help=f"a report as a table, CSV or JSON: {', '.join(reports.REPORTS)}")
     report.add_argument("name", choices=list(reports.REPORTS), help="which report")
     _add_db(report)
     report.add_argument("--as-of", type=iso_date, help="YYYY-MM-DD (default: the date the data runs to)")
@@ -111,20 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _progress_bar(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True)
+
+
+def _run_with_progress(console: Console, label: str, work):
+    """Run `work(progress)` with a bar on the terminal that the work's progress reports drive."""
+    with _progress_bar(console) as bar:
+        task = bar.add_task(label, total=1.0)
+        return work(lambda fraction, text: bar.update(task, completed=fraction, description=text))
+
+
 def _run_demo(args: argparse.Namespace, console: Console) -> None:
     path = database_path(args.db)
-    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("Building the demo company", total=1.0)
-        counts = build_demo_database(
-            path,
-            as_of=args.as_of,
-            seed=args.seed,
-            clients=args.clients,
-            months=args.months,
-            progress=lambda fraction, text: progress.update(task, completed=fraction, description=text),
-        )
-    print(f"Demo company written to {path} as of {args.as_of}: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
+    demo = DemoSettings(args.as_of or settings().today(), args.seed, args.clients, args.months)
+    result = _run_with_progress(console, "Building the demo company",
+                                lambda progress: pipeline.run(path, sources.get("demo"), demo, progress))
+    print(f"Demo company written to {path} as of {demo.as_of}: "
+          + ", ".join(f"{n:,} {table}" for table, n in result.counts.items()))
 
 
 def _run_info(args: argparse.Namespace, console: Console) -> None:
@@ -155,8 +173,7 @@ def _run_info(args: argparse.Namespace, console: Console) -> None:
 
 def _run_report(args: argparse.Namespace, console: Console) -> None:
     with read_only(args.db) as con:
-        as_of = args.as_of or con.execute("SELECT max(data_through) FROM companies").fetchall()[0][0] or date.today()
-        reports.check_as_of(con, as_of)
+        as_of = reports.report_date(con, args.as_of, settings().today())
         report = reports.REPORTS[args.name](con, as_of, args)
     print(reports.render(args.name, report, args.format), end="" if args.format == "csv" else "\n")
 
@@ -165,8 +182,7 @@ def _run_backtest(args: argparse.Namespace, console: Console) -> None:
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
     with read_only(args.db) as con, Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         con.execute("SET enable_progress_bar = false")  # rich draws the progress
-        as_of = args.as_of or con.execute("SELECT max(data_through) FROM companies").fetchall()[0][0] or date.today()
-        reports.check_as_of(con, as_of)
+        as_of = reports.report_date(con, args.as_of, settings().today())
         task = progress.add_task("Replaying the forecast at each cut-off", total=26)
         summary = reports.backtest_report(con, as_of, lambda done, total: progress.update(task, completed=done, total=total))
     if args.format == "json":
@@ -183,56 +199,41 @@ def _run_backtest(args: argparse.Namespace, console: Console) -> None:
 
 
 def _run_connect(args: argparse.Namespace, console: Console) -> None:
-    settings = quickbooks.read_settings()
-    store = TokenStore()
-    if args.redirect_url is None and (settings.refresh_token or store.get(quickbooks.SOURCE, settings.realm_id)):
-        quickbooks.QuickBooksConnection(settings, store)  # proves the token works, and rotates it
-        console.print(f"QuickBooks company {settings.realm_id} is connected; the refresh token is stored.")
+    source = sources.get(args.source)
+    connector = source.connector
+    chosen = connector.settings(settings())
+    if args.redirect_url is None and connector.is_connected(chosen):
+        console.print(connector.check(chosen))
         return
     redirect_url = args.redirect_url
     if redirect_url is None:
-        console.print("Sign in to QuickBooks and choose the company:\n" + quickbooks.authorization_url(settings))
+        console.print(f"Sign in to {source.label} and choose the company:\n" + connector.authorization_url(chosen))
         redirect_url = input("Then paste the whole address you were redirected to: ").strip()
-    realm = quickbooks.connect_with_redirect(settings, redirect_url, store)
-    console.print(f"Connected QuickBooks company {realm}. Next: python -m etl sync quickbooks")
+    company_id = connector.connect(chosen, redirect_url)
+    console.print(f"Connected {source.label} company {company_id}. Next: python -m etl sync {source.name}")
 
 
 def _run_sync(args: argparse.Namespace, console: Console) -> None:
-    settings = quickbooks.read_settings()
-    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("Syncing QuickBooks", total=1.0)
-        result = quickbooks.sync(
-            database_path(args.db), settings, full=args.full,
-            progress=lambda fraction, text: progress.update(task, completed=fraction, description=text),
-        )
-    written = ", ".join(f"{n:,} {table}" for table, n in result.counts.items() if n)
-    asked = ", ".join(f"{n} {endpoint}" for endpoint, n in result.requests.items())
-    print(f"{result.mode.capitalize()} sync of QuickBooks company {settings.realm_id} done: "
-          f"{written or 'nothing changed'} ({asked} requests).")
-
-
-def _column_mapping(text: str) -> tuple[str, str]:
-    column, equals, header = text.partition("=")
-    if not equals or column.strip() not in CANONICAL_COLUMNS or not header.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} is not COLUMN=HEADER with COLUMN one of {', '.join(CANONICAL_COLUMNS)}")
-    return column.strip(), header.strip()
+    source = sources.get(args.source)
+    chosen = source.connector.settings(settings())
+    result = _run_with_progress(console, f"Syncing {source.label}", lambda progress: pipeline.run(
+        database_path(args.db), source, chosen, progress, full=args.full))
+    print(result.describe())
 
 
 def _run_import(args: argparse.Namespace, console: Console) -> None:
-    report = import_roster_file(args.db, args.file, company_id=args.company, mapping=dict(args.map), imported_on=args.on)
-    print(report.summary())
-    for row in report.unmatched:
+    source = sources.importable()[args.kind]
+    chosen = source.importer.settings(args.file, company_id=args.company, mapping=dict(args.map), on=args.on)
+    result = pipeline.run(database_path(args.db), source, chosen)
+    print(result.describe())
+    for row in getattr(result.summary, "unmatched", []):
         print(f"  not imported: row {row.row} {row.customer!r}: {row.reason}")
 
 
 def _run_infer(args: argparse.Namespace, console: Console) -> None:
-    con = connect_for_write(args.db)
-    try:
-        written = infer_autopay(con, args.company)
-    finally:
-        con.close()
-    print(f"{written} inferred autopay periods written (imported rosters and manual entries still win)")
+    result = pipeline.infer_autopay(database_path(args.db), args.company)
+    print(f"{result.counts['inferred_autopay_periods']} inferred autopay periods written "
+          "(imported rosters and manual entries still win)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,7 +241,17 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=False)
     try:
         args.run(args, console)
-    except (DatabaseError, ValueError, quickbooks.SyncError) as exc:
+    except LedgerlightError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`... | head`): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush is quiet too
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written by the step that was running", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: one line, no traceback
+        print(f"error: unexpected {type(exc).__name__}: {exc}. This is a bug in ledgerlight; "
+              "nothing was written by the step that failed.", file=sys.stderr)
+        return 1
     return 0

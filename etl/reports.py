@@ -1,5 +1,5 @@
 """`python -m etl report ...`: metric results shaped for scripts. The JSON shapes are a public
-contract (documented in the README); money is a decimal string with two places."""
+contract (docs/cli.md, checked by tests/test_docs.py); money is a decimal string with two places."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from decimal import Decimal
 import duckdb
 import pandas as pd
 
-from etl.db import query_frame
+from core.errors import InputError
 from metrics import (
     aging_by_customer,
     autopay_adoption,
@@ -20,18 +20,20 @@ from metrics import (
     bucket_labels,
     cash_forecast,
     collections_worklist,
+    forecast_totals,
+    home_currency,
     kpis,
 )
+from metrics.forecast import FORECAST_MONEY
+from metrics.status import books_span
 
 KPI_KEYS = (
     "total_ar", "overdue_ar", "pct_current", "pct_91_plus", "dso", "dso_countback", "bpdso",
     "add", "add_invoice", "cei", "ar_turnover", "bad_debt_ratio", "window_days",
 )
 _MONEY_KPIS = {"total_ar", "overdue_ar"}
-
-
-class ReportError(ValueError):
-    """A request that cannot be answered as asked; the message says what to change."""
+# JSON key -> metric column where the two differ (a DataFrame column named `add` would hide `.add`).
+_KPI_COLUMNS = {"add": "add_crf"}
 
 
 def _money(value: Decimal) -> str:
@@ -42,19 +44,16 @@ def _number(value, places: int) -> float | None:
     return None if value is None or pd.isna(value) else round(float(value), places)
 
 
-def home_currency(con: duckdb.DuckDBPyConnection) -> str:
-    currencies = query_frame(con, "SELECT DISTINCT home_currency FROM companies ORDER BY 1")["home_currency"].tolist()
-    if len(currencies) > 1:
-        raise ReportError(f"the database holds companies in {', '.join(currencies)}; totals across them would mix currencies")
-    return currencies[0] if currencies else "USD"
-
-
-def check_as_of(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
-    [(first,)] = con.execute("SELECT min(txn_date) FROM invoices WHERE status = 'posted'").fetchall()
+def report_date(con: duckdb.DuckDBPyConnection, asked: date | None, today: date) -> date:
+    """The as-of date a report is for: the one asked, else the date the data runs to, else today;
+    refused when the books hold nothing by then."""
+    first, data_through = books_span(con)
+    as_of = asked or data_through or today
     if first is None:
-        raise ReportError("the database holds no invoices yet: run `python -m etl demo` or a sync first")
+        raise InputError("the database holds no invoices yet: run `python -m etl demo` or a sync first")
     if as_of < first:
-        raise ReportError(f"as-of date {as_of} is before the first invoice ({first}); choose {first} or later")
+        raise InputError(f"as-of date {as_of} is before the first invoice ({first}); choose {first} or later")
+    return as_of
 
 
 def aging_report(
@@ -77,10 +76,11 @@ def aging_report(
 def kpi_report(con: duckdb.DuckDBPyConnection, as_of: date, window_days: int = 90) -> dict:
     row = kpis(con, as_of, window_days).iloc[0]
     fractions = {"pct_current", "pct_91_plus", "bad_debt_ratio"}
+    value = {key: row[_KPI_COLUMNS.get(key, key)] for key in KPI_KEYS}
     return {
-        key: _money(row[key]) if key in _MONEY_KPIS
-        else int(row[key]) if key == "window_days"
-        else _number(row[key], 4 if key in fractions else 2)
+        key: _money(value[key]) if key in _MONEY_KPIS
+        else int(value[key]) if key == "window_days"
+        else _number(value[key], 4 if key in fractions else 2)
         for key in KPI_KEYS
     }
 
@@ -133,11 +133,9 @@ def autopay_report(con: duckdb.DuckDBPyConnection, as_of: date, window_days: int
     }
 
 
-FORECAST_MONEY = ("expected", "low", "high", "from_open", "from_not_yet_issued")
-
-
 def forecast_report(con: duckdb.DuckDBPyConnection, as_of: date) -> dict:
     weeks = cash_forecast(con, as_of)
+    totals = forecast_totals(weeks)
     return {
         "as_of": as_of.isoformat(), "currency": home_currency(con),
         "weeks": [
@@ -145,7 +143,7 @@ def forecast_report(con: duckdb.DuckDBPyConnection, as_of: date) -> dict:
              **{k: _money(row[k]) for k in FORECAST_MONEY}}
             for row in weeks.to_dict("records")
         ],
-        "totals": {k: _money(sum(weeks[k], start=Decimal("0.00"))) for k in ("expected", "from_open", "from_not_yet_issued")},
+        "totals": {k: _money(totals[k]) for k in ("expected", "from_open", "from_not_yet_issued")},
     }
 
 

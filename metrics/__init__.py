@@ -1,5 +1,18 @@
-"""Metrics: plain functions `f(con, as_of, **options) -> DataFrame` that the pages and the CLI call."""
+"""Metrics: plain functions `f(con, as_of, **options) -> DataFrame` that the pages and the CLI call.
 
+Each reads the SQL models in models/ and adds only what SQL does badly (a countback walk, a
+backtest's choice of method); none reads a source's own tables or knows where the books came from.
+"""
+
+from metrics.aging import (
+    aging_buckets,
+    aging_by_customer,
+    ar_summary,
+    ar_trend,
+    bucket_labels,
+    month_ends,
+    open_invoices_as_of,
+)
 from metrics.autopay import (
     autopay_adoption,
     autopay_adoption_trend,
@@ -11,27 +24,18 @@ from metrics.autopay import (
     autopay_uplift,
     autopay_what_if,
 )
+from metrics.behaviour import client_payment_habits, collections_worklist, invoice_payment_days
+from metrics.forecast import autopay_what_if_clients, backtest, backtest_weeks, cash_forecast, forecast_totals
+from metrics.kpis import collection_effectiveness, dso_countback, kpi_series, kpis
+from metrics.reconciliation import reconciliation_with_source
 from metrics.recurring import (
-    invoice_mrr_by_client,
     mrr_forecast,
     mrr_forecast_backtest,
     mrr_movements,
     recurring_invoices,
     recurring_revenue_summary,
 )
-from metrics.forecast import autopay_what_if_clients, backtest, backtest_weeks, cash_forecast, cash_forecast_by_month
-from metrics.behaviour import client_payment_habits, collections_worklist, invoice_payment_days
-from metrics.reconciliation import reconciliation_with_source, sync_history
-from metrics.kpis import collection_effectiveness, dso_countback, kpi_series, kpis
-from metrics.aging import (
-    aging_buckets,
-    aging_by_customer,
-    ar_summary,
-    ar_trend,
-    bucket_labels,
-    month_ends,
-    open_invoices_as_of,
-)
+from metrics.status import companies, database_summary, home_currency, sync_history
 
 __all__ = [
     "aging_buckets",
@@ -50,24 +54,26 @@ __all__ = [
     "autopay_what_if_clients",
     "backtest",
     "backtest_weeks",
+    "bucket_labels",
     "cash_forecast",
-    "cash_forecast_by_month",
-    "invoice_mrr_by_client",
+    "client_payment_habits",
+    "collection_effectiveness",
+    "collections_worklist",
+    "companies",
+    "database_summary",
+    "dso_countback",
+    "forecast_totals",
+    "home_currency",
+    "invoice_payment_days",
+    "kpi_series",
+    "kpis",
+    "month_ends",
     "mrr_forecast",
     "mrr_forecast_backtest",
     "mrr_movements",
-    "recurring_invoices",
-    "recurring_revenue_summary",
-    "collection_effectiveness",
-    "dso_countback",
-    "kpi_series",
-    "kpis",
-    "bucket_labels",
-    "client_payment_habits",
-    "collections_worklist",
-    "invoice_payment_days",
-    "month_ends",
     "open_invoices_as_of",
     "reconciliation_with_source",
+    "recurring_invoices",
+    "recurring_revenue_summary",
     "sync_history",
 ]

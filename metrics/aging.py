@@ -15,8 +15,8 @@ from decimal import Decimal
 import duckdb
 import pandas as pd
 
-from etl.db import query_frame
-from etl.models import CUSTOMER_CREDITS, CUSTOMER_ROOTS, OPEN_INVOICES
+import models
+from core.errors import InputError
 
 BASES = ("due", "invoice")
 ZERO = Decimal("0.00")
@@ -30,9 +30,9 @@ class AgingOptions:
 
     def __post_init__(self) -> None:
         if self.basis not in BASES:
-            raise ValueError(f"unknown basis {self.basis!r}: use 'due' or 'invoice'")
+            raise InputError(f"unknown basis {self.basis!r}: use 'due' or 'invoice'")
         if self.period_days < 1 or self.periods < 2:
-            raise ValueError("aging needs a period of at least 1 day and at least 2 periods")
+            raise InputError("aging needs a period of at least 1 day and at least 2 periods")
 
     @property
     def labels(self) -> list[str]:
@@ -51,33 +51,6 @@ class AgingOptions:
 
 def bucket_labels(basis: str = "due", period_days: int = 30, periods: int = 4) -> list[str]:
     return AgingOptions(basis, period_days, periods).labels
-
-
-# Index into AgingOptions.labels. Due basis: 0 = current, then one per period, the last open-ended.
-_BUCKET_INDEX = """
-CASE WHEN $basis = 'due'
-     THEN CASE WHEN days_past_due <= 0 THEN 0
-               ELSE least(ceil(days_past_due / $period_days), $periods) END
-     ELSE least(greatest(ceil(days_since_invoice / $period_days), 1), $periods) - 1
-END::INTEGER
-"""
-
-# Open invoices with their bucket and the account they are reported under (the customer, or
-# its top-level parent when rolling up).
-_AGED_ITEMS = f"""
-SELECT o.*, {_BUCKET_INDEX} AS bucket_index,
-       CASE WHEN $roll_up THEN r.root_id ELSE o.customer_id END AS account_id
-FROM ({OPEN_INVOICES}) o
-JOIN ({CUSTOMER_ROOTS}) r USING (source, company_id, customer_id)
-"""
-
-
-def _bucket_sums(labels: list[str]) -> str:
-    # Column names come from AgingOptions.labels (built from integers), never from user input.
-    return ", ".join(
-        f'coalesce(sum(home_open_amount) FILTER (WHERE bucket_index = {i}), 0)::DECIMAL(18,2) AS "{label}"'
-        for i, label in enumerate(labels)
-    )
 
 
 def _with_categorical_bucket(frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
@@ -99,17 +72,8 @@ def open_invoices_as_of(
     `customer_id` limits it to one account (with its sub-customers when `roll_up`).
     """
     options = AgingOptions(basis, period_days, periods)
-    sql = f"""
-        SELECT i.source, i.company_id, i.account_id, i.customer_id, c.name AS customer,
-               i.invoice_id, i.doc_number, i.kind, i.txn_date, i.due_date, i.currency,
-               i.total, i.open_amount, i.home_open_amount, i.days_past_due, i.bucket_index
-        FROM ({_AGED_ITEMS}) i
-        JOIN customers c USING (source, company_id, customer_id)
-        WHERE $customer_id IS NULL OR i.account_id = $customer_id
-        ORDER BY c.name, i.due_date, i.doc_number
-    """
     params = {"dates": [as_of], "roll_up": roll_up, "customer_id": customer_id, **options.params}
-    return _with_categorical_bucket(query_frame(con, sql, params), options.labels)
+    return _with_categorical_bucket(models.frame(con, "open_invoices_as_of", params), options.labels)
 
 
 def aging_buckets(
@@ -121,15 +85,8 @@ def aging_buckets(
 ) -> pd.DataFrame:
     """Open A/R per bucket at `as_of`: one row per bucket (empty ones too) with `amount` and `invoices`."""
     options = AgingOptions(basis, period_days, periods)
-    sql = f"""
-        WITH buckets AS (SELECT unnest(range($bucket_count::BIGINT))::INTEGER AS bucket_index)
-        SELECT b.bucket_index, coalesce(sum(i.home_open_amount), 0)::DECIMAL(18,2) AS amount,
-               count(i.invoice_id) AS invoices
-        FROM buckets b LEFT JOIN ({_AGED_ITEMS}) i USING (bucket_index)
-        GROUP BY b.bucket_index ORDER BY b.bucket_index
-    """
     params = {"dates": [as_of], "roll_up": False, "bucket_count": len(options.labels), **options.params}
-    frame = _with_categorical_bucket(query_frame(con, sql, params), options.labels)
+    frame = _with_categorical_bucket(models.frame(con, "aging_buckets", params), options.labels)
     return frame[["bucket", "amount", "invoices"]]
 
 
@@ -150,41 +107,11 @@ def aging_by_customer(
     `min_amount` keeps customers whose total is at least that much.
     """
     options = AgingOptions(basis, period_days, periods)
-    account = "CASE WHEN $roll_up THEN r.root_id ELSE k.customer_id END"
-    sql = f"""
-        WITH open_by_account AS (
-            SELECT source, company_id, account_id, {_bucket_sums(options.labels)},
-                   sum(home_open_amount)::DECIMAL(18,2) AS total
-            FROM ({_AGED_ITEMS})
-            WHERE NOT $past_due_only OR days_past_due > 0
-            GROUP BY ALL
-        ),
-        credit_by_account AS (
-            SELECT k.source, k.company_id, {account} AS account_id,
-                   sum(k.home_unapplied_amount)::DECIMAL(18,2) AS unapplied_credit
-            FROM ({CUSTOMER_CREDITS}) k
-            JOIN ({CUSTOMER_ROOTS}) r USING (source, company_id, customer_id)
-            GROUP BY ALL
-        ),
-        accounts AS (
-            SELECT * FROM open_by_account FULL JOIN credit_by_account USING (source, company_id, account_id)
-        )
-        SELECT a.source, a.company_id, a.account_id AS customer_id, c.name AS customer, c.email,
-               {", ".join(f'coalesce(a."{label}", 0)::DECIMAL(18,2) AS "{label}"' for label in options.labels)},
-               coalesce(a.total, 0)::DECIMAL(18,2) AS total,
-               coalesce(a.unapplied_credit, 0)::DECIMAL(18,2) AS unapplied_credit
-        FROM accounts a
-        JOIN customers c
-          ON c.source = a.source AND c.company_id = a.company_id AND c.customer_id = a.account_id
-        WHERE coalesce(a.total, 0) >= $min_amount
-          AND (NOT $past_due_only OR a.total IS NOT NULL)
-        ORDER BY total DESC, customer
-    """
     params = {
         "dates": [as_of], "roll_up": roll_up, "past_due_only": past_due_only,
         "min_amount": Decimal(min_amount), **options.params,
     }
-    return query_frame(con, sql, params)
+    return models.frame(con, "aging_by_customer", params, labels=options.labels)
 
 
 def month_ends(as_of: date, months: int) -> list[date]:
@@ -207,14 +134,8 @@ def ar_trend(
 ) -> pd.DataFrame:
     """Open A/R per bucket and in total at each of the last `months` month-ends (the last is `as_of`)."""
     options = AgingOptions(basis, period_days, periods)
-    sql = f"""
-        WITH dates AS (SELECT unnest($dates::DATE[]) AS as_of)
-        SELECT d.as_of, {_bucket_sums(options.labels)},
-               coalesce(sum(home_open_amount), 0)::DECIMAL(18,2) AS total
-        FROM dates d LEFT JOIN ({_AGED_ITEMS}) i USING (as_of)
-        GROUP BY d.as_of ORDER BY d.as_of
-    """
-    return query_frame(con, sql, {"dates": month_ends(as_of, months), "roll_up": False, **options.params})
+    params = {"dates": month_ends(as_of, months), "roll_up": False, **options.params}
+    return models.frame(con, "ar_trend", params, labels=options.labels)
 
 
 def ar_summary(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:

@@ -13,36 +13,11 @@ from decimal import Decimal
 import duckdb
 import pandas as pd
 
-from etl.db import query_frame
-from etl.models import SETTLED_INVOICES
-from metrics.aging import ZERO, aging_buckets, month_ends
+import models
+from core.errors import InputError
+from metrics.aging import ZERO, month_ends
 
-WINDOWS = (30, 90, 365)
-
-_SALES_IN_WINDOWS = """
-WITH windows AS (
-    SELECT unnest($starts::DATE[]) AS starts_after, unnest($ends::DATE[]) AS ends_on
-)
-SELECT w.starts_after, w.ends_on, coalesce(sum(i.home_total), 0)::DECIMAL(18,2) AS sales
-FROM windows w
-LEFT JOIN invoices i
-  ON i.status = 'posted' AND i.txn_date > w.starts_after AND i.txn_date <= w.ends_on
-GROUP BY ALL ORDER BY w.ends_on DESC
-"""
-
-_WRITE_OFFS = """
-SELECT coalesce(sum(round(a.amount * i.exchange_rate, 2)), 0)::DECIMAL(18,2)
-FROM applications a
-JOIN credit_memos m USING (source, company_id, credit_memo_id)
-JOIN invoices i USING (source, company_id, invoice_id)
-WHERE m.is_write_off AND a.applied_on > $starts_after AND a.applied_on <= $as_of
-"""
-
-_LATENESS_OF_PAID = f"""
-SELECT sum(home_total * greatest(days_late, 0)) AS weighted_days, sum(home_total) AS amount
-FROM ({SETTLED_INVOICES})
-WHERE NOT written_off AND settled_on > $starts_after
-"""
+COUNTBACK_MONTHS = 24
 
 
 def dso_countback(receivables: Decimal, monthly_sales: list[tuple[Decimal, int]]) -> float | None:
@@ -74,58 +49,64 @@ def _ratio(numerator: Decimal, denominator: Decimal, scale: float = 1.0) -> floa
     return float(numerator / denominator) * scale if denominator else None
 
 
-def _sales_by_window(con, bounds: list[tuple[date, date]]) -> pd.DataFrame:
-    starts, ends = zip(*bounds)
-    return query_frame(con, _SALES_IN_WINDOWS, {"starts": list(starts), "ends": list(ends)})
+def _window_sales(con, windows: set[tuple[date, date]]) -> dict[tuple[date, date], Decimal]:
+    starts, ends = zip(*sorted(windows))
+    sales = models.frame(con, "credit_sales", {"starts": list(starts), "ends": list(ends)})
+    return {(row.starts_after, row.ends_on): row.sales for row in sales.itertuples()}
 
 
-def kpis(con: duckdb.DuckDBPyConnection, as_of: date, window_days: int = 90) -> pd.DataFrame:
-    """One row: total_ar, overdue_ar, pct_current, pct_91_plus, dso, dso_countback, bpdso, add,
-    add_invoice, cei, ar_turnover, bad_debt_ratio, window_days (plus credit_sales and begin_ar)."""
+def _kpi_frame(con: duckdb.DuckDBPyConnection, dates: list[date], window_days: int) -> pd.DataFrame:
+    """The KPIs at each of `dates` for the window of `window_days` days ending there, from three
+    set-based queries whatever the number of dates."""
     if window_days < 1:
-        raise ValueError("the window must be at least 1 day")
-    starts_after = as_of - timedelta(days=window_days)
-    buckets = aging_buckets(con, as_of)["amount"].tolist()
-    end_ar, current_ar, over_91 = sum(buckets, start=ZERO), buckets[0], buckets[-1]
-    begin_ar = sum(aging_buckets(con, starts_after)["amount"], start=ZERO)
+        raise InputError("the window must be at least 1 day")
+    starts = {day: day - timedelta(days=window_days) for day in dates}
+    ar = models.frame(con, "ar_totals", {"dates": sorted(set(dates) | set(starts.values()))}).set_index("as_of")
+    window = models.frame(con, "kpi_window", {"dates": dates, "window_days": window_days}).set_index("as_of")
+    # 24 calendar months back from each date, the latest one ending there
+    months = {day: list(zip(month_ends(day, COUNTBACK_MONTHS + 1)[:-1], month_ends(day, COUNTBACK_MONTHS + 1)[1:]))
+              for day in dates}
+    sales = _window_sales(con, {(starts[day], day) for day in dates} | {w for ws in months.values() for w in ws})
+    return pd.DataFrame([
+        _kpis_at(day, window_days, ar.loc[day], ar.loc[starts[day]].total_ar, sales[(starts[day], day)],
+                 [(sales[w], (w[1] - w[0]).days) for w in reversed(months[day])], window.loc[day])
+        for day in dates
+    ])
 
-    ends = month_ends(as_of, 25)  # 24 calendar months back, the latest one ending at as_of
-    countback_months = _sales_by_window(con, list(zip(ends[:-1], ends[1:])))
-    (sales,) = _sales_by_window(con, [(starts_after, as_of)])["sales"]
-    window = {"starts_after": starts_after, "as_of": as_of}
-    [(written_off,)] = con.execute(_WRITE_OFFS, window).fetchall()
-    [(weighted_days, paid_amount)] = con.execute(_LATENESS_OF_PAID, window).fetchall()
 
+def _kpis_at(as_of: date, window_days: int, ar, begin_ar: Decimal, sales: Decimal,
+             countback_months: list[tuple[Decimal, int]], window) -> dict:
+    end_ar, current_ar = ar.total_ar, ar.current_ar
     dso = _ratio(end_ar, sales, window_days)
     bpdso = _ratio(current_ar, sales, window_days)
     months_in_window = max(1, round(window_days / 30.4375))
-    return pd.DataFrame(
-        [
-            {
-                "as_of": as_of,
-                "window_days": window_days,
-                "credit_sales": sales,
-                "begin_ar": begin_ar,
-                "total_ar": end_ar,
-                "overdue_ar": end_ar - current_ar,
-                "pct_current": _ratio(current_ar, end_ar),
-                "pct_91_plus": _ratio(over_91, end_ar),
-                "dso": dso,
-                "dso_countback": dso_countback(
-                    end_ar,
-                    [(row.sales, (row.ends_on - row.starts_after).days) for row in countback_months.itertuples()],
-                ),
-                "bpdso": bpdso,
-                "add": None if dso is None else dso - bpdso,
-                "add_invoice": _ratio(weighted_days or ZERO, paid_amount or ZERO),
-                "cei": collection_effectiveness(begin_ar, sales, end_ar, current_ar, months_in_window),
-                "ar_turnover": _ratio(sales, (begin_ar + end_ar) / 2),
-                "bad_debt_ratio": _ratio(written_off, sales),
-            }
-        ]
-    )
+    return {
+        "as_of": as_of,
+        "window_days": window_days,
+        "credit_sales": sales,
+        "begin_ar": begin_ar,
+        "total_ar": end_ar,
+        "overdue_ar": end_ar - current_ar,
+        "pct_current": _ratio(current_ar, end_ar),
+        "pct_91_plus": _ratio(ar.ar_91_plus, end_ar),
+        "dso": dso,
+        "dso_countback": dso_countback(end_ar, countback_months),
+        "bpdso": bpdso,
+        "add_crf": None if dso is None else dso - bpdso,
+        "add_invoice": _ratio(window.weighted_days_late or ZERO, window.paid_amount or ZERO),
+        "cei": collection_effectiveness(begin_ar, sales, end_ar, current_ar, months_in_window),
+        "ar_turnover": _ratio(sales, (begin_ar + end_ar) / 2),
+        "bad_debt_ratio": _ratio(window.written_off, sales),
+    }
+
+
+def kpis(con: duckdb.DuckDBPyConnection, as_of: date, window_days: int = 90) -> pd.DataFrame:
+    """One row: total_ar, overdue_ar, pct_current, pct_91_plus, dso, dso_countback, bpdso, add_crf
+    (ADD, CRF form: DSO - BPDSO), add_invoice, cei, ar_turnover, bad_debt_ratio, window_days (plus
+    credit_sales and begin_ar)."""
+    return _kpi_frame(con, [as_of], window_days)
 
 
 def kpi_series(con: duckdb.DuckDBPyConnection, as_of: date, window_days: int = 90, months: int = 12) -> pd.DataFrame:
     """`kpis` at each of the last `months` month-ends (the last is `as_of`), for trend charts."""
-    return pd.concat([kpis(con, day, window_days) for day in month_ends(as_of, months)], ignore_index=True)
+    return _kpi_frame(con, month_ends(as_of, months), window_days)

@@ -1,4 +1,4 @@
-"""Honesty checks: ledgerlight's aging against the source's own report, and the sync history.
+"""Honesty check: ledgerlight's aging against the source's own report.
 
 QuickBooks' A/R Aging nets a customer's unapplied payments and credits into the customer's
 row; ledgerlight lists them apart. So the comparison takes ledgerlight's Current and Total
@@ -14,7 +14,7 @@ from datetime import date
 import duckdb
 import pandas as pd
 
-from etl.db import query_frame
+import models
 from metrics.aging import ZERO, aging_by_customer
 
 COMPARED = ["ledgerlight", "source", "difference"]
@@ -35,14 +35,7 @@ def reconciliation_with_source(
     """Per customer and bucket (customer_id '' = all customers): ledgerlight's figure, the
     source's, and the difference, at the date of the latest source report on or before `as_of`
     (column report_date). Empty: no source report to compare with."""
-    theirs = query_frame(
-        con,
-        "SELECT company_id, report_date, customer_id, customer, bucket, amount FROM source_aging "
-        "WHERE source = $source AND ($company IS NULL OR company_id = $company) "
-        "AND report_date = (SELECT max(report_date) FROM source_aging WHERE source = $source "
-        "                   AND ($company IS NULL OR company_id = $company) AND report_date <= $as_of)",
-        {"source": source, "as_of": as_of, "company": company_id},
-    )
+    theirs = models.frame(con, "source_aging_report", {"dates": [as_of], "source": source, "company": company_id})
     if theirs.empty:
         return pd.DataFrame(columns=["company_id", "report_date", "customer_id", "customer", "bucket", *COMPARED])
     theirs["bucket"] = theirs["bucket"].map(normalised_bucket)
@@ -68,14 +61,3 @@ def reconciliation_with_source(
     compared["report_date"] = report_date
     return compared[["company_id", "report_date", "customer_id", "customer", "bucket", *COMPARED]].sort_values(
         ["company_id", "customer_id", "bucket"], ignore_index=True)
-
-
-def sync_history(con: duckdb.DuckDBPyConnection, as_of: date | None = None, limit: int = 20) -> pd.DataFrame:
-    """The latest sync runs, newest first (as_of is accepted for a uniform signature, unused)."""
-    return query_frame(
-        con,
-        "SELECT run_id, source, company_id, kind, status, started_at, finished_at, "
-        "date_diff('millisecond', started_at, finished_at) / 1000 AS seconds, requests, counts, error "
-        "FROM sync_runs ORDER BY run_id DESC LIMIT $limit",
-        {"limit": limit},
-    )

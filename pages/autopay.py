@@ -3,10 +3,8 @@ and what converting them would release. Rosters from payment portals are importe
 
 import streamlit as st
 
-from etl.autopay_roster import CANONICAL_COLUMNS, RosterError, import_roster_file
-from etl.db import DatabaseError
 from ui import charts, shell, tables
-from ui.format import days, money, percent
+from ui.format import days, money, percent, signed_days
 
 ctx = shell.prepare("Autopay")
 st.title("Autopay")
@@ -24,21 +22,17 @@ with st.expander("Import an autopay roster", icon=":material/upload_file:"):
     upload = st.file_uploader("Roster file", type=["csv", "txt", "xlsx"], key="autopay_roster")
     with st.popover("Column names in your file"):
         st.caption("Only for headers ledgerlight does not recognise; leave the rest empty.")
-        mapping = {column: st.text_input(column, key=f"autopay_map_{column}").strip() for column in CANONICAL_COLUMNS}
+        mapping = {column: st.text_input(column, key=f"autopay_map_{column}").strip()
+                   for column in shell.importer("autopay").importer.columns}
     if upload is not None and st.button("Import roster", key="autopay_import", type="primary"):
-        try:
-            with st.spinner(f"Importing {upload.name}…"):
-                report = import_roster_file(ctx.db, upload.name, upload.getvalue(),
-                                            mapping={k: v for k, v in mapping.items() if v})
-        except RosterError as exc:
-            st.error("Nothing was imported. " + " ".join(f"\n- {problem}" for problem in exc.problems))
-        except (DatabaseError, ValueError) as exc:
-            st.error(f"Nothing was imported: {exc}")
-        else:
-            st.success(report.summary())
-            if report.unmatched:
+        roster = shell.importer("autopay")
+        result = shell.run_source(roster, roster.importer.settings(
+            upload.name, content=upload.getvalue(), mapping={k: v for k, v in mapping.items() if v}))
+        if result is not None:
+            st.success(result.describe())
+            if result.summary.unmatched:
                 st.warning("These rows matched no customer and were not imported: fix the name or use the customer id.")
-                st.dataframe([vars(row) for row in report.unmatched], hide_index=True)
+                st.dataframe([vars(row) for row in result.summary.unmatched], hide_index=True)
 
 adoption = shell.metric("autopay_adoption").iloc[0]
 split = shell.metric("autopay_status_split")
@@ -98,10 +92,10 @@ else:
 if what_if is not None:
     result = what_if.iloc[0]
     dso, overdue, released = st.columns(3)
-    dso.metric("DSO", days(result.dso_after), delta=f"{result.dso_after - result.dso_before:+.1f} days",
+    dso.metric("DSO", days(result.dso_after), delta=signed_days(result.dso_change),
                delta_color="inverse", help=f"Now {days(result.dso_before)}: open A/R ÷ credit sales of the last 90 days × 90.")
     overdue.metric("Overdue A/R", money(result.overdue_ar_after, ctx.home_currency),
-                   delta=money(result.overdue_ar_after - result.overdue_ar_before, ctx.home_currency), delta_color="inverse",
+                   delta=money(result.overdue_ar_change, ctx.home_currency), delta_color="inverse",
                    help=f"Now {money(result.overdue_ar_before, ctx.home_currency)}.")
     released.metric("One-time cash released", money(result.cash_released, ctx.home_currency),
                     help="Their open invoices that autopay would already have collected: those at least as far past "

@@ -1,72 +1,74 @@
-"""Data & sync: connect QuickBooks Online, sync now, the last runs, and the reconciliation check."""
+"""Data & sync: connect each source, sync now, the reconciliation with the source's own aging,
+and the last runs of every source."""
 
 import streamlit as st
 
-from etl import quickbooks
-from etl.tokens import TokenStore
+from core.errors import LedgerlightError
+from core.settings import settings
 from ui import shell, tables
 
 ctx = shell.prepare("Data & sync")
 st.title("Data & sync")
 
-status = quickbooks.settings_status()
-st.subheader("QuickBooks Online")
-with st.expander("Settings (environment variables or .streamlit/secrets.toml)", expanded=not all(
-        status[name] for name in ("QBO_CLIENT_ID", "QBO_CLIENT_SECRET", "QBO_REDIRECT_URI", "QBO_REALM_ID"))):
-    st.caption("Values are never shown here; only whether each is set.")
-    st.dataframe({"setting": list(status), "set": list(status.values())}, hide_index=True)
 
-try:
-    settings = quickbooks.read_settings()
-except quickbooks.SettingsError as exc:
-    st.warning(str(exc))
-    st.stop()
-
-store = TokenStore()
-connected = bool(store.get(quickbooks.SOURCE, settings.realm_id) or settings.refresh_token)
-if not connected:
-    st.info(f"Company {settings.realm_id} is not connected yet.")
-    if st.button("Get the QuickBooks sign-in link", key="qbo_link"):
-        st.session_state["qbo_sign_in"] = quickbooks.authorization_url(settings)
-    if "qbo_sign_in" in st.session_state:
-        st.link_button("Sign in to QuickBooks", st.session_state["qbo_sign_in"])
-        redirect_url = st.text_input("Paste the address QuickBooks redirected you to", key="qbo_redirect")
-        if redirect_url:
+def connect_and_sync(source) -> None:
+    connector = source.connector
+    status = connector.status(settings())
+    with st.expander("Settings (environment variables or .streamlit/secrets.toml)", expanded=not all(status.values())):
+        st.caption("Values are never shown here; only whether each is set.")
+        st.dataframe({"setting": list(status), "set": list(status.values())}, hide_index=True)
+    try:
+        chosen = connector.settings(settings())
+    except LedgerlightError as exc:
+        st.warning(str(exc))
+        return
+    if not connector.is_connected(chosen):
+        st.info(f"{source.label} is not connected yet.")
+        link_key = f"{source.name}_sign_in"
+        if st.button(f"Get the {source.label} sign-in link", key=f"{source.name}_link"):
             try:
-                realm = quickbooks.connect_with_redirect(settings, redirect_url, store)
-                st.success(f"Connected QuickBooks company {realm}.")
-            except quickbooks.SyncError as exc:
+                st.session_state[link_key] = connector.authorization_url(chosen)
+            except LedgerlightError as exc:
                 st.error(str(exc))
-else:
-    st.success(f"Company {settings.realm_id} is connected.", icon=":material/link:")
-    full = st.toggle("Re-read everything (full sync)", value=False, key="qbo_full")
-    if st.button("Sync now", type="primary", key="qbo_sync"):
-        bar = st.progress(0.0, text="Starting")
-        try:
-            result = quickbooks.sync(ctx.db, settings, store, full=full,
-                                     progress=lambda fraction, text: bar.progress(fraction, text=text))
-            bar.empty()
-            st.success(f"{result.mode.capitalize()} sync done: "
-                       + (", ".join(f"{n:,} {t}" for t, n in result.counts.items() if n) or "nothing changed"))
-        except quickbooks.SyncError as exc:
-            bar.empty()
-            st.error(f"Sync failed, nothing was written: {exc}")
+        if link_key in st.session_state:
+            st.link_button(f"Sign in to {source.label}", st.session_state[link_key])
+            redirect_url = st.text_input(f"Paste the address {source.label} redirected you to", key=f"{source.name}_redirect")
+            if redirect_url:
+                try:
+                    st.success(f"Connected {source.label} company {connector.connect(chosen, redirect_url)}.")
+                except LedgerlightError as exc:
+                    st.error(str(exc))
+        return
+    st.success(f"Company {source.company(chosen, None).company_id} is connected.", icon=":material/link:")
+    full = st.toggle("Re-read everything (full sync)", value=False, key=f"{source.name}_full")
+    if st.button("Sync now", type="primary", key=f"{source.name}_sync"):
+        result = shell.run_source(source, chosen, full=full)
+        if result is not None:
+            st.success(result.describe())
 
-st.subheader("Reconciliation with QuickBooks' A/R Aging")
-reconciliation = shell.metric("reconciliation_with_source")
-if reconciliation.empty:
-    st.caption("No QuickBooks aging report stored yet: it is fetched with every sync.")
-else:
-    report_date = reconciliation["report_date"].iloc[0]
-    differences = reconciliation[reconciliation["difference"] != 0]
+
+def reconciliation(source) -> None:
+    st.markdown(f"**Reconciliation with {source.label}'s A/R aging**")
+    compared = shell.metric("reconciliation_with_source", source=source.name)
+    if compared.empty:
+        st.caption(f"No {source.label} aging report stored yet: it is fetched with every sync.")
+        return
+    report_date = compared["report_date"].iloc[0]
+    differences = compared[compared["difference"] != 0]
     if differences.empty:
-        st.success(f"Reconciles with QuickBooks: every customer and bucket agrees to the cent at {report_date}.")
+        st.success(f"Reconciles with {source.label}: every customer and bucket agrees to the cent at {report_date}.")
     else:
-        st.error(f"{len(differences)} customer/bucket figures differ from QuickBooks at {report_date}.")
-        tables.show(differences.drop(columns=["company_id", "report_date"]), key="reconciliation")
-    st.caption("QuickBooks nets unapplied payments and credits into a customer's row; ledgerlight lists "
+        st.error(f"{len(differences)} customer/bucket figures differ from {source.label} at {report_date}.")
+        tables.show(differences.drop(columns=["company_id", "report_date"]), key=f"{source.name}_reconciliation")
+    st.caption(f"{source.label} nets unapplied payments and credits into a customer's row; ledgerlight lists "
                "them apart, so its Current and Total are compared less the customer's unapplied credit. "
                "Sub-customers are compared on their own rows.")
+
+
+for source in shell.connectable_sources():
+    st.subheader(source.label)
+    connect_and_sync(source)
+    reconciliation(source)
 
 st.subheader("Last runs")
 tables.show(shell.metric("sync_history"), key="runs")

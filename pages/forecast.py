@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from metrics import forecast_totals
 from ui import charts, shell, tables
 from ui.format import money, percent
 
@@ -19,7 +20,8 @@ what_if = st.multiselect(
     "observed retry delay.",
 )
 forecast = shell.metric("cash_forecast", autopay_customer_ids=tuple(what_if))
-total, open_part, not_issued = (sum(forecast[c]) for c in ("expected", "from_open", "from_not_yet_issued"))
+totals = forecast_totals(forecast)
+total, open_part, not_issued = (totals[c] for c in ("expected", "from_open", "from_not_yet_issued"))
 tiles = st.columns(3)
 tiles[0].metric("Expected cash, 13 weeks", money(total, ctx.home_currency),
                 help="Σ expected payments of open invoices and of invoices not yet issued, each dated by its "

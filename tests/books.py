@@ -1,4 +1,4 @@
-"""Small hand-made books for tests, written through the real loader into a real DuckDB file.
+"""Small hand-made books for tests, written through the real pipeline into a real DuckDB file.
 
 Rows are plain dicts with only the fields that matter to a test; defaults fill the rest
 (USD at rate 1, home_total = round(total x rate, 2)).
@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl.db import connect_for_write
-from etl.load import Company, replace_company_books
+from etl import pipeline
+from etl.batch import Company
+from etl.sources import autopay_roster, tables
 
 TEST_COMPANY = Company("test", "c1", "Hand-made MSP", data_through=date(2026, 3, 31))
 
@@ -37,6 +38,10 @@ def _invoice(row: dict) -> dict:
     }
 
 
+def customers_frame(customers: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([{"currency": "USD", "active": True, **r} for r in customers])
+
+
 def _with_money(row: dict, *fields: str) -> dict:
     filled = {"currency": "USD", "exchange_rate": 1, "unapplied_amount": 0, **row}
     rate = Decimal(str(filled["exchange_rate"]))
@@ -53,7 +58,7 @@ def write_book(
     company: Company = TEST_COMPANY,
 ) -> Path:
     books = {
-        "customers": pd.DataFrame([{"currency": "USD", "active": True, **r} for r in customers]),
+        "customers": customers_frame(customers),
         "invoices": pd.DataFrame([_invoice(r) for r in invoices]),
         "payments": pd.DataFrame([_with_money(r, "amount", "unapplied_amount") for r in payments]),
         "credit_memos": pd.DataFrame([_with_money(r, "total", "unapplied_amount") for r in credit_memos]),
@@ -63,12 +68,8 @@ def write_book(
 
 
 def load_books(path: Path, books: dict[str, pd.DataFrame], company: Company = TEST_COMPANY) -> Path:
-    """Write ready-made book tables through the real loader into the DuckDB file at `path`."""
-    con = connect_for_write(path)
-    try:
-        replace_company_books(con, company, books, kind="test")
-    finally:
-        con.close()
+    """Write ready-made book tables through the real pipeline into the DuckDB file at `path`."""
+    pipeline.run(path, tables.SOURCE, tables.Tables(company, books))
     return path
 
 
@@ -130,3 +131,11 @@ def write_sample_book(path: Path) -> Path:
         SAMPLE_CREDIT_MEMOS,
         SAMPLE_APPLICATIONS,
     )
+
+
+def import_roster(db: Path, file: str, content: bytes | None = None, company_id: str | None = None,
+                  mapping: dict | None = None, imported_on: date | None = None):
+    """A roster imported through the real pipeline, as `python -m etl import autopay` does; the roster's report."""
+    settings = autopay_roster.SOURCE.importer.settings(file, content=content, company_id=company_id,
+                                                       mapping=mapping, on=imported_on)
+    return pipeline.run(db, autopay_roster.SOURCE, settings).summary

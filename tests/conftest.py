@@ -2,14 +2,29 @@ from datetime import date
 
 import pytest
 
-from etl.demo import build_demo_database
+from etl import pipeline
+from etl.sources import demo
 
 DEMO_AS_OF = date(2026, 11, 25)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def product_clock():
+    """Time is an input: the whole suite, and every process it starts, takes DEMO_AS_OF as today,
+    whatever the machine's clock says. A test that needs another day sets LEDGERLIGHT_TODAY itself."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LEDGERLIGHT_TODAY", DEMO_AS_OF.isoformat())
+        yield DEMO_AS_OF
+
+
+def build_demo(path, as_of=DEMO_AS_OF, **options):
+    """The demo company written through the real pipeline into the DuckDB file at `path`."""
+    return pipeline.run(path, demo.SOURCE, demo.DemoSettings(as_of, **options))
 
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory):
     """The default demo company as of DEMO_AS_OF, built once for the whole run."""
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    build_demo_database(path, as_of=DEMO_AS_OF)
+    build_demo(path)
     return path

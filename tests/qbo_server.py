@@ -70,6 +70,8 @@ CURRENCY_NAMES = {"USD": "United States Dollar", "CAD": "Canadian Dollar", "EUR"
                   "GBP": "British Pound Sterling"}
 ENDPOINT_KINDS = ("query", "cdc", "report", "token", "read", "discovery", "any")
 _ANY_KINDS = ("query", "cdc", "report", "read", "token")
+# The server's clock when a test gives none: 09:00 in the company's time zone on 2026-11-25.
+DEFAULT_NOW = datetime(2026, 11, 25, 17, 0, tzinfo=timezone.utc)
 FAULT_KINDS = ("401", "429", "429-xml", "503", "200-fault", "truncated", "reset", "stall")
 
 
@@ -244,7 +246,7 @@ def _parse_error(detail: str) -> _QboFault:
 class _Ledger:
     def __init__(self, now: datetime | None):
         self._lock = threading.RLock()
-        self.now = now or datetime.now(timezone.utc).replace(microsecond=0)
+        self.now = now or DEFAULT_NOW
         self._records: dict[str, dict[str, Any]] = {entity: {} for entity in ENTITIES}
         self._deleted: list[tuple[str, str, datetime]] = []
         self._sequences = collections.Counter()

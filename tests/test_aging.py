@@ -5,7 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from etl.db import read_only
+from core.errors import InputError
+
+from core.db import read_only
 from metrics import aging_buckets, aging_by_customer, ar_summary, ar_trend, bucket_labels, month_ends, open_invoices_as_of
 from tests.books import write_sample_book
 
@@ -116,7 +118,7 @@ def test_bucket_labels(options, expected):
 
 
 def test_unknown_basis_is_refused():
-    with pytest.raises(ValueError, match="unknown basis 'paid'"):
+    with pytest.raises(InputError, match="unknown basis 'paid'"):
         bucket_labels("paid")
 
 

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
-from etl.db import read_only
+from core.db import read_only
 from metrics import aging_buckets, aging_by_customer, ar_summary, collections_worklist, kpis, open_invoices_as_of
 from tests.conftest import DEMO_AS_OF
 from ui.format import days, money, percent

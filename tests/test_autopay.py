@@ -19,12 +19,14 @@ from decimal import Decimal
 import json
 
 import pytest
+
+from core.errors import InputError
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from etl.autopay_roster import import_roster_file
-from etl.db import read_only
-from etl.load import Company
+from tests.books import import_roster
+from core.db import read_only
+from etl.batch import Company
 from metrics import (
     autopay_adoption,
     autopay_adoption_trend,
@@ -80,7 +82,7 @@ def build_book(path, roster="customer,autopay,method,enrolled_on\nMid-Year Clini
     write_book(path, CUSTOMERS, invoices=invoices, payments=payments, applications=applications, company=COMPANY)
     roster_file = path.parent / "roster.csv"
     roster_file.write_text(roster)
-    import_roster_file(path, str(roster_file), imported_on=AS_OF)  # also infers
+    import_roster(path, str(roster_file), imported_on=AS_OF)  # also infers
     return path
 
 
@@ -188,9 +190,9 @@ def test_what_if_worked_out_by_hand(book):
     with read_only(book) as con:
         (chosen,) = autopay_what_if(con, AS_OF, customer_ids=("L1",)).itertuples()
         (half,) = autopay_what_if(con, AS_OF, share_of_manual_mrr=0.5).itertuples()
-        with pytest.raises(ValueError, match="not both or neither"):
+        with pytest.raises(InputError, match="not both or neither"):
             autopay_what_if(con, AS_OF)
-        with pytest.raises(ValueError, match="unknown customer ids: ZZ"):
+        with pytest.raises(InputError, match="unknown customer ids: ZZ"):
             autopay_what_if(con, AS_OF, customer_ids=("ZZ",))
     # On autopay L1's June invoice (14 days past due, more than the 0.41-day habit) would be paid:
     # 100.00 released; the project invoice is not due yet and stays. Sales since 04-01: 1,180.00

@@ -6,9 +6,9 @@ from datetime import date, datetime
 import pytest
 from openpyxl import Workbook
 
-from etl.autopay_roster import RosterError, import_roster_file, normalised_name, read_roster
-from etl.db import read_only
-from tests.books import write_book
+from etl.sources.autopay_roster import RosterError, normalised_name, read_roster
+from core.db import read_only
+from tests.books import import_roster, write_book
 from tests.test_cli import etl
 
 CUSTOMERS = [
@@ -64,7 +64,7 @@ def test_excel_roster_with_dates_ids_and_a_name_that_differs_by_inc(db, tmp_path
     path = tmp_path / "roster.xlsx"
     book.save(path)
 
-    report = import_roster_file(db, str(path), imported_on=date(2026, 3, 1))
+    report = import_roster(db, str(path), imported_on=date(2026, 3, 1))
     assert [(m.row.row, m.customer_id, m.matched_by) for m in report.matched] == [(2, "C1", "normalised name"), (3, "C2", "id")]
     assert [(u.row, u.customer) for u in report.unmatched] == [(4, "Dune Clinic")]  # listed, not loaded
     assert history(db) == [
@@ -85,7 +85,7 @@ def test_reimports_record_changes_as_dated_history(db, tmp_path):
                                 "Acme Dental,yes,card,2026-01-05,\n"
                                 "Birch Legal LLC,no,,,\n"
                                 "Cedar CPA,no,ach,2025-06-01,2025-12-15\n")
-    report = import_roster_file(db, str(first), imported_on=date(2026, 1, 31))
+    report = import_roster(db, str(first), imported_on=date(2026, 1, 31))
     # C1 on autopay since its enrolment; C2 never was (off from the roster's date); C3 was on
     # autopay between its two dates, off since.
     after_first = [
@@ -97,14 +97,14 @@ def test_reimports_record_changes_as_dated_history(db, tmp_path):
     assert history(db) == after_first
     assert (report.periods_opened, report.periods_closed) == (4, 0)
 
-    again = import_roster_file(db, str(first), imported_on=date(2026, 2, 15))
+    again = import_roster(db, str(first), imported_on=date(2026, 2, 15))
     assert history(db) == after_first  # the same roster twice changes nothing
     assert (again.periods_opened, again.periods_closed) == (0, 0)
 
     # March: C1 switched to ACH, C2 enrolled on 02-20, C3 is no longer on the roster (still off).
     second = write_csv(tmp_path, "customer,autopay,method,enrolled_on\nAcme Dental,yes,ach,2026-01-05\n"
                                  "Birch Legal LLC,yes,card,2026-02-20\n", name="march.csv")
-    import_roster_file(db, str(second), imported_on=date(2026, 3, 1))
+    import_roster(db, str(second), imported_on=date(2026, 3, 1))
     assert history(db) == [
         ("C1", "imported", date(2026, 1, 5), date(2026, 3, 1), "enabled", "card"),
         ("C1", "imported", date(2026, 3, 1), None, "enabled", "ach"),
@@ -115,7 +115,7 @@ def test_reimports_record_changes_as_dated_history(db, tmp_path):
 
     # April: Acme has left the roster, so it is off autopay from the roster's date.
     third = write_csv(tmp_path, "customer,autopay\nBirch Legal LLC,yes\n", name="april.csv")
-    assert import_roster_file(db, str(third), imported_on=date(2026, 4, 1)).left_roster == ["C1"]
+    assert import_roster(db, str(third), imported_on=date(2026, 4, 1)).left_roster == ["C1"]
     assert history(db)[1:3] == [("C1", "imported", date(2026, 3, 1), date(2026, 4, 1), "enabled", "ach"),
                                 ("C1", "imported", date(2026, 4, 1), None, "disabled", "ach")]
 
@@ -141,12 +141,12 @@ BAD_FILES = [
 
 @pytest.mark.parametrize("name, content, message", BAD_FILES, ids=[f[0] for f in BAD_FILES])
 def test_a_bad_roster_is_refused_and_changes_nothing(db, tmp_path, name, content, message):
-    import_roster_file(db, str(write_csv(tmp_path, "customer,autopay\nCedar CPA,yes\n", "ok.csv")), imported_on=date(2026, 1, 1))
+    import_roster(db, str(write_csv(tmp_path, "customer,autopay\nCedar CPA,yes\n", "ok.csv")), imported_on=date(2026, 1, 1))
     before, runs_before = history(db), runs(db)
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(RosterError) as refused:
-        import_roster_file(db, str(path), imported_on=date(2026, 2, 1))
+        import_roster(db, str(path), imported_on=date(2026, 2, 1))
     assert str(refused.value).startswith(message)
     assert (history(db), runs(db)) == (before, runs_before)
 

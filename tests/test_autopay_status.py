@@ -4,7 +4,7 @@ from datetime import date
 
 import pandas as pd
 
-from etl.db import read_only
+from core.db import read_only
 from metrics.autopay import autopay_status_as_of
 from tests.books import SAMPLE_CUSTOMERS, load_books
 

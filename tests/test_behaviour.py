@@ -5,7 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from etl.db import read_only
+from core.errors import InputError
+
+from core.db import read_only
 from metrics import client_payment_habits, collections_worklist, invoice_payment_days
 from tests import test_kpis as kpi_book
 from tests.books import write_book, write_sample_book
@@ -57,7 +59,7 @@ def test_habits_split_recurring_from_one_off(sample_db):
     # One-off: only C1's project invoice I2, past due and unpaid, so no paid habit yet.
     assert one_off["customer_id"].tolist() == ["C1"]
     assert one_off["mean_days_late_12m"].isna().all()
-    with pytest.raises(ValueError, match="unknown invoice kind 'weekly'"):
+    with pytest.raises(InputError, match="unknown invoice kind 'weekly'"):
         with read_only(sample_db) as con:
             client_payment_habits(con, date(2026, 4, 30), invoice_kind="weekly")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from etl.db import read_only
+from core.db import read_only
 from metrics import ar_summary
 from tests.conftest import DEMO_AS_OF
 from ui.format import money

@@ -7,15 +7,15 @@ import duckdb
 import pandas as pd
 import pytest
 
-from etl.db import DatabaseError, connect_for_write, database_path, migrate, read_only, schema_version
-from etl.load import replace_company_books
-from etl.schema import SCHEMA_VERSION
-from tests.books import SAMPLE_CUSTOMERS, TEST_COMPANY, write_book
+from core.db import connect_for_write, database_path, migrate, read_only, schema_version
+from core.errors import BooksError, DatabaseError
+from core.schema import SCHEMA_VERSION
+from tests.books import SAMPLE_CUSTOMERS, customers_frame, load_books, write_book
 
 
 def test_new_file_gets_every_migration(tmp_path):
     con = connect_for_write(tmp_path / "new.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 3
+    assert schema_version(con) == SCHEMA_VERSION == 4
     con.close()
 
 
@@ -34,12 +34,12 @@ def test_file_from_version_1_upgrades_in_place_without_loss(tmp_path):
     )
     con.close()
 
-    with pytest.raises(DatabaseError, match="has schema 1; this ledgerlight needs 3"):
+    with pytest.raises(DatabaseError, match="has schema 1; this ledgerlight needs 4"):
         with read_only(path):
             pass
 
     con = connect_for_write(path)
-    assert schema_version(con) == 3
+    assert schema_version(con) == 4
     assert con.execute("SELECT cursor FROM sync_runs").fetchall() == []
     assert con.execute("SELECT count(*) FROM source_aging").fetchone() == (0,)
     assert con.execute("SELECT invoice_id, total, kind FROM invoices").fetchall() == [("I1", Decimal("120.50"), "other")]
@@ -74,7 +74,7 @@ def test_file_that_is_not_duckdb_is_refused_and_left_untouched(tmp_path):
 def test_file_from_a_newer_version_is_refused(tmp_path):
     path = tmp_path / "newer.duckdb"
     connect_for_write(path).execute("INSERT INTO schema_version VALUES (99, 'future', now())").close()
-    with pytest.raises(DatabaseError, match="newer ledgerlight \\(schema 99, this one knows 3\\)"):
+    with pytest.raises(DatabaseError, match="newer ledgerlight \\(schema 99, this one knows 4\\)"):
         connect_for_write(path)
 
 
@@ -110,14 +110,13 @@ def test_failed_load_leaves_the_books_exactly_as_they_were(tmp_path):
         "invoices": pd.DataFrame([{"invoice_id": "I2", "customer_id": "C9", "txn_date": None,
                                    "total": Decimal("5.00"), "home_total": Decimal("5.00")}]),
     }
-    con = connect_for_write(path)
-    with pytest.raises(duckdb.ConstraintException, match="invoices.txn_date"):
-        replace_company_books(con, TEST_COMPANY, broken, kind="test")
-    assert con.execute("SELECT customer_id FROM customers ORDER BY 1").fetchall() == [("C1",), ("C2",), ("C3",), ("C4",), ("C5",)]
-    assert con.execute("SELECT invoice_id FROM invoices").fetchall() == [("I1",)]
-    assert con.execute("SELECT status, error LIKE '%txn_date%' FROM sync_runs ORDER BY run_id").fetchall() == [
-        ("succeeded", None), ("failed", True)]
-    con.close()
+    with pytest.raises(BooksError, match="invoices.txn_date"):
+        load_books(path, broken)
+    with read_only(path) as con:
+        assert con.execute("SELECT customer_id FROM customers ORDER BY 1").fetchall() == [("C1",), ("C2",), ("C3",), ("C4",), ("C5",)]
+        assert con.execute("SELECT invoice_id FROM invoices").fetchall() == [("I1",)]
+        assert con.execute("SELECT status, error LIKE '%txn_date%' FROM sync_runs ORDER BY run_id").fetchall() == [
+            ("succeeded", None), ("failed", True)]
 
 
 def test_decimal_columns_keep_every_place_whatever_the_first_rows_hold(tmp_path):
@@ -135,11 +134,10 @@ def test_an_amount_with_too_many_places_is_refused_naming_the_column(tmp_path):
     path = write_book(tmp_path / "b.duckdb", SAMPLE_CUSTOMERS)
     books = {"payments": pd.DataFrame([{"payment_id": "P1", "customer_id": "C1", "txn_date": date(2026, 1, 1),
                                         "amount": Decimal("10.005")}])}
-    con = connect_for_write(path)
-    with pytest.raises(ValueError, match=r"payments\.amount: not an amount with at most 2 decimal places"):
-        replace_company_books(con, TEST_COMPANY, books, kind="test")
-    assert con.execute("SELECT count(*) FROM customers").fetchone() == (5,)  # nothing lost
-    con.close()
+    with pytest.raises(BooksError, match=r"payments\.amount: not an amount with at most 2 decimal places"):
+        load_books(path, {**books, "customers": customers_frame(SAMPLE_CUSTOMERS)})
+    with read_only(path) as con:
+        assert con.execute("SELECT count(*) FROM customers").fetchone() == (5,)  # nothing lost
 
 
 def test_a_payment_that_does_not_add_up_is_refused(tmp_path):
@@ -153,12 +151,11 @@ def test_a_payment_that_does_not_add_up_is_refused(tmp_path):
         "applications": pd.DataFrame([{"application_id": "A1", "invoice_id": "I1", "payment_id": "P1",
                                        "applied_on": date(2026, 1, 5), "amount": Decimal("100.00")}]),
     }
-    con = connect_for_write(path)
-    with pytest.raises(ValueError, match=r"payment P1: 120.00 ≠ 100.00 applied \+ 0.00 unapplied"):
-        replace_company_books(con, TEST_COMPANY, books, kind="test")
-    assert con.execute("SELECT count(*) FROM invoices").fetchone() == (0,)
-    assert con.execute("SELECT count(*) FROM customers").fetchone() == (5,)
-    con.close()
+    with pytest.raises(BooksError, match=r"payment P1: 120.00 ≠ 100.00 applied \+ 0.00 unapplied"):
+        load_books(path, {**books, "customers": customers_frame(SAMPLE_CUSTOMERS)})
+    with read_only(path) as con:
+        assert con.execute("SELECT count(*) FROM invoices").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM customers").fetchone() == (5,)
 
 
 def test_a_reader_waits_out_a_short_write_by_another_process(tmp_path):

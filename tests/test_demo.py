@@ -8,15 +8,11 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from etl.db import connect_for_write
-from etl.demo import (
-    AUTOPAY_RETRY_DAYS,
-    DEMO_COMPANY_ID,
-    WRITE_OFF_AFTER_DAYS,
-    build_demo_books,
-)
-from etl.load import replace_company_books
-from etl.schema import BOOK_TABLES
+from core.db import read_only
+from core.schema import BOOK_TABLES
+from etl.sources import demo
+from etl.sources.demo import AUTOPAY_RETRY_DAYS, DEMO_COMPANY_ID, WRITE_OFF_AFTER_DAYS, build_demo_books
+from tests.conftest import build_demo
 
 AS_OF = date(2026, 11, 25)
 SEED = 7
@@ -39,17 +35,15 @@ DATE_COLUMNS = {
 
 
 def load_demo(path, seed=SEED):
-    company, books = build_demo_books(AS_OF, seed=seed)
-    con = connect_for_write(path)
-    replace_company_books(con, company, books, kind="demo")
-    return con
+    """The demo written through the real pipeline, and a read-only connection to it."""
+    build_demo(path, AS_OF, seed=seed)
+    return read_only(path)
 
 
 @pytest.fixture(scope="module")
 def con(tmp_path_factory):
-    connection = load_demo(tmp_path_factory.mktemp("demo") / "demo.duckdb")
-    yield connection
-    connection.close()
+    with load_demo(tmp_path_factory.mktemp("demo") / "demo.duckdb") as connection:
+        yield connection
 
 
 def rows(con, sql):
@@ -316,7 +310,8 @@ def test_frames_match_the_schema_with_decimals_and_dates(con):
     for table, frame in books.items():
         schema = [name for (name,) in con.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()]
-        assert set(frame.columns) == set(schema) - {"source", "company_id"}
+        filled_by_pipeline = {"source", "company_id", *dict(demo.SOURCE.entity(table).owned)}
+        assert set(frame.columns) == set(schema) - filled_by_pipeline
         for column in MONEY_COLUMNS.get(table, ()):
             assert all(isinstance(v, Decimal) and v.as_tuple().exponent == -2 for v in frame[column]), column
         for column in DATE_COLUMNS.get(table, ()):
@@ -330,11 +325,6 @@ def test_same_seed_same_books_other_seed_other_books(con, tmp_path):
     for table in BOOK_TABLES:
         pd.testing.assert_frame_equal(first[table], second[table])
 
-    again = load_demo(tmp_path / "again.duckdb")
-    other = load_demo(tmp_path / "other.duckdb", seed=SEED + 1)
-    try:
+    with load_demo(tmp_path / "again.duckdb") as again, load_demo(tmp_path / "other.duckdb", seed=SEED + 1) as other:
         assert books_digest(again) == books_digest(con)
         assert books_digest(other) != books_digest(con)
-    finally:
-        again.close()
-        other.close()

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from etl.db import read_only
-from etl.ibm_ar_sample import read_books
+from core.db import read_only
+from etl.sources.ibm_sample import read_books
 from metrics.forecast import autopay_what_if_clients, backtest, backtest_weeks, cash_forecast
 from tests.books import _invoice, _with_money, load_books, money
 from tests.conftest import DEMO_AS_OF

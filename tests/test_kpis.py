@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import pytest
 
-from etl.db import read_only
+from core.db import read_only
 from metrics import collection_effectiveness, dso_countback, kpi_series, kpis
 from tests.books import write_book
 
@@ -66,7 +66,7 @@ def test_dso_family(kpi_row):
     row, _ = kpi_row
     assert row.dso == pytest.approx(51.0)            # 3,400 / 6,000 x 90
     assert row.bpdso == pytest.approx(15.0)          # 1,000 / 6,000 x 90
-    assert row["add"] == pytest.approx(36.0)          # DSO - BPDSO
+    assert row["add_crf"] == pytest.approx(36.0)      # DSO - BPDSO
     assert row.add_invoice == pytest.approx(17.5)    # (6,000 x 20 + 2,000 x 10) / 8,000; J4 written off, not paid
     # June 1,000 (30 days) consumed, then May: 2,400 / 3,000 x 31 days
     assert row.dso_countback == pytest.approx(30 + 2400 / 3000 * 31)

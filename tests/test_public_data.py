@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from etl.db import read_only
-from etl.ibm_ar_sample import read_books, read_rows
+from core.db import read_only
+from etl.sources.ibm_sample import read_books, read_rows
 from metrics import aging_buckets, invoice_payment_days
 from tests.books import load_books
 

@@ -21,10 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from etl import quickbooks
-from etl.db import read_only
-from etl.tokens import TokenStore
+from core.db import read_only
+from core.errors import SettingsError, SyncError
+from core.settings import Settings
+from core.tokens import TokenStore
+from etl import pipeline
+from etl.sources import quickbooks
+from etl.sources.quickbooks.api import QuickBooksSettings, read_settings
 from metrics import aging_buckets, reconciliation_with_source
+from tests.conftest import build_demo
 from tests.qbo_server import QuickBooksServer
 
 D = Decimal
@@ -65,9 +70,13 @@ def build_ledger(server: QuickBooksServer, acme_invoices: int = 24) -> dict[str,
     return ids
 
 
+# The server's clock on the report date: 09:00 in the company's time zone (America/Los_Angeles).
+SERVER_NOW = datetime(2026, 11, 25, 17, 0, tzinfo=timezone.utc)
+
+
 def running_server(monkeypatch, acme_invoices: int):
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-    with QuickBooksServer(now=datetime.now(timezone.utc) - timedelta(hours=1)) as running:
+    monkeypatch.setenv("LEDGERLIGHT_TODAY", REPORT_DATE.isoformat())
+    with QuickBooksServer(now=SERVER_NOW) as running:
         running.ids = build_ledger(running, acme_invoices)
         tick(running)
         yield running
@@ -89,11 +98,11 @@ def tick(server: QuickBooksServer) -> None:
     server.now += timedelta(minutes=1)
 
 
-def settings_for(server, **overrides) -> quickbooks.QuickBooksSettings:
+def settings_for(server, store: TokenStore, **overrides) -> QuickBooksSettings:
     values = dict(client_id=server.client_id, client_secret=server.client_secret, redirect_uri=server.redirect_uri,
                   realm_id=server.realm_id, environment=server.discovery_url, api_base=server.api_base,
-                  refresh_token="rt-0", company_name="Test MSP")
-    return quickbooks.QuickBooksSettings(**{**values, **overrides})
+                  refresh_token="rt-0", company_name="Test MSP", token_folder=store.folder, backoff=0.01)
+    return QuickBooksSettings(**{**values, **overrides})
 
 
 @pytest.fixture
@@ -101,8 +110,9 @@ def store(tmp_path):
     return TokenStore(tmp_path / "tokens")
 
 
-def run_sync(server, store, db, **options):
-    return quickbooks.sync(db, settings_for(server), store, report_date=REPORT_DATE, backoff=0.01, **options)
+def run_sync(server, store, db, full=False, **overrides):
+    """A sync as `python -m etl sync quickbooks` runs it, on the report date."""
+    return pipeline.run(db, quickbooks.SOURCE, settings_for(server, store, **overrides), full=full)
 
 
 def rows(db, sql, params=None):
@@ -114,7 +124,7 @@ def test_full_sync_maps_every_kind_of_record(big_server, store, tmp_path):
     server = big_server
     db = tmp_path / "qbo.duckdb"
     result = run_sync(server, store, db)
-    assert result.mode == "full"
+    assert result.kind == "full"
     assert result.counts["invoices"] == 2520 + 4  # Acme, the voided one, Annex, Cedar, Dormant; the deleted one is gone
     assert server.requests["query"] == 2 + 1 + 3 + 3 + 1 + 1  # Term, PaymentMethod, Customer, Invoice x3 pages, Payment x3, CreditMemo, RecurringTransaction
     ids = server.ids
@@ -158,7 +168,7 @@ def test_incremental_sync_picks_up_an_edit_a_payment_and_a_deletion(server, stor
     tick(server)
     server.requests.clear()
     nothing = run_sync(server, store, db)
-    assert nothing.mode == "incremental"
+    assert nothing.kind == "incremental"
     assert (server.requests["cdc"], server.requests["query"]) == (1, 0)  # one data request when nothing changed
 
     tick(server)
@@ -168,7 +178,7 @@ def test_incremental_sync_picks_up_an_edit_a_payment_and_a_deletion(server, stor
     server.delete_payment(ids["multi"])
     tick(server)
     changed = run_sync(server, store, db)
-    assert changed.mode == "incremental"
+    assert changed.kind == "incremental"
     assert rows(db, "SELECT total FROM invoices WHERE invoice_id = ?", [ids["dormant_invoice"]]) == [(D("95.00"),)]
     assert rows(db, "SELECT invoice_id, amount FROM applications WHERE payment_id = ?", [new_payment]) == [(ids["cad_invoice"], D("400.00"))]
     assert rows(db, "SELECT status FROM payments WHERE payment_id = ?", [ids["multi"]]) == [("deleted",)]
@@ -183,9 +193,9 @@ def test_cdc_window_passed_falls_back_to_a_full_sync(server, store, tmp_path):
     run_sync(server, store, db)
     import duckdb
     con = duckdb.connect(str(db))
-    con.execute("UPDATE sync_runs SET cursor = ?", [(datetime.now(timezone.utc) - timedelta(days=40)).isoformat()])
+    con.execute("UPDATE sync_runs SET cursor = ?", [(SERVER_NOW - timedelta(days=40)).isoformat()])
     con.close()
-    assert run_sync(server, store, db).mode == "full"
+    assert run_sync(server, store, db).kind == "full"
 
 
 @pytest.mark.parametrize("fault, options", [("429", {"retry_after": 1}), ("503", {}), ("429-xml", {})])
@@ -203,7 +213,7 @@ def test_an_access_token_expiring_mid_run_is_refreshed_once(server, store, tmp_p
     run_sync(server, store, db)
     before = server.refreshes
     server.fail_next("cdc", "401")
-    assert run_sync(server, store, db).mode == "incremental"
+    assert run_sync(server, store, db).kind == "incremental"
     assert server.refreshes == before + 2  # one when connecting, one after the 401
     assert server.requests["cdc"] == 2
     assert store.get("quickbooks", server.realm_id) == server.current_refresh_token
@@ -222,18 +232,18 @@ def test_a_broken_response_ends_the_run_and_writes_nothing(server, store, tmp_pa
     server.edit_invoice(server.ids["dormant_invoice"], total="95.00")
     tick(server)
     server.fail_next("cdc", fault)
-    with pytest.raises(quickbooks.SyncError, match=message):
+    with pytest.raises(SyncError, match=message):
         run_sync(server, store, db)
     assert rows(db, "SELECT count(*), sum(total) FROM invoices") == before
     assert rows(db, "SELECT status, error LIKE ? FROM sync_runs ORDER BY run_id DESC LIMIT 1", [f"%{message[:20]}%"]) == [("failed", True)]
     # the next run completes what the failed one could not
-    assert run_sync(server, store, db).mode == "incremental"
+    assert run_sync(server, store, db).kind == "incremental"
     assert rows(db, "SELECT total FROM invoices WHERE invoice_id = ?", [server.ids["dormant_invoice"]]) == [(D("95.00"),)]
 
 
 def test_a_rotated_refresh_token_survives_a_crash(server, store, tmp_path):
     server.fail_next("query", "truncated")  # the run dies after connecting
-    with pytest.raises(quickbooks.SyncError):
+    with pytest.raises(SyncError):
         run_sync(server, store, tmp_path / "qbo.duckdb")
     assert store.get("quickbooks", server.realm_id) == server.current_refresh_token == "rt-1"
     token_file = next((tmp_path / "tokens").glob("*.json"))
@@ -242,12 +252,12 @@ def test_a_rotated_refresh_token_survives_a_crash(server, store, tmp_path):
 
 
 def test_settings_errors_name_the_setting(server, store, tmp_path):
-    with pytest.raises(quickbooks.SettingsError, match="set QBO_CLIENT_ID, QBO_REALM_ID"):
-        quickbooks.read_settings({"QBO_CLIENT_SECRET": "s", "QBO_REDIRECT_URI": "http://x"}, secrets_file=None)
-    with pytest.raises(quickbooks.SettingsError, match="check QBO_REALM_ID"):
-        quickbooks.sync(tmp_path / "q.duckdb", settings_for(server, realm_id="123"), store, backoff=0.01)
-    with pytest.raises(quickbooks.SyncError, match="refused the refresh token"):
-        quickbooks.sync(tmp_path / "q.duckdb", settings_for(server, refresh_token="stale"), TokenStore(tmp_path / "t2"))
+    with pytest.raises(SettingsError, match="set QBO_CLIENT_ID, QBO_REALM_ID"):
+        read_settings(Settings({"QBO_CLIENT_SECRET": "s", "QBO_REDIRECT_URI": "http://x"}, secrets_file=None))
+    with pytest.raises(SettingsError, match="check QBO_REALM_ID"):
+        run_sync(server, store, tmp_path / "q.duckdb", realm_id="123")
+    with pytest.raises(SyncError, match="refused the refresh token"):
+        run_sync(server, TokenStore(tmp_path / "t2"), tmp_path / "q.duckdb", refresh_token="stale")
 
 
 def cli_environment(server, db) -> dict:
@@ -306,11 +316,11 @@ def test_data_and_sync_page_syncs_and_reconciles(server, tmp_path, monkeypatch):
     tick(server)
     server.edit_invoice(server.ids["dormant_invoice"], total="95.00")
     tick(server)
-    page.button(key="qbo_sync").click().run()
-    assert any("Incremental sync done" in message.value for message in page.success)
+    page.button(key="quickbooks_sync").click().run()
+    assert any(f"Incremental sync of QuickBooks company {server.realm_id} done" in message.value for message in page.success)
     assert rows(db, "SELECT total FROM invoices WHERE invoice_id = ?", [server.ids["dormant_invoice"]]) == [(D("95.00"),)]
     reconciled = [m.value for m in page.success if "Reconciles with QuickBooks" in m.value]
-    assert reconciled, [m.value for m in page.success + page.error]
+    assert reconciled, [m.value for m in [*page.success, *page.error]]
     shown = page.dataframe[-1].value  # the last runs
     assert list(shown["status"][:2]) == ["succeeded", "succeeded"]
 
@@ -330,10 +340,8 @@ def test_data_and_sync_page_names_missing_settings(demo_db, monkeypatch):
 
 
 def test_the_first_sync_into_the_demo_file_replaces_the_demo(server, store, tmp_path):
-    from etl.demo import build_demo_database
-
     db = tmp_path / "demo.duckdb"
-    build_demo_database(db, as_of=REPORT_DATE, clients=5, months=3)
+    build_demo(db, REPORT_DATE, clients=5, months=3)
     run_sync(server, store, db)
     assert rows(db, "SELECT source FROM companies") == [("quickbooks",)]
     assert rows(db, "SELECT count(*) FROM invoices WHERE source = 'demo'") == [(0,)]
@@ -352,7 +360,7 @@ def test_cli_connect_with_the_authorization_code_flow(server, tmp_path):
     assert refused.returncode == 2 and "refused the authorization code" in refused.stderr
     connected = etl("connect", "quickbooks", "--redirect-url", f"{server.redirect_uri}?code=good-code&state=s&realmId={server.realm_id}")
     assert connected.returncode == 0, connected.stderr
-    assert f"Connected QuickBooks company {server.realm_id}" in connected.stdout
+    assert f"Connected QuickBooks Online company {server.realm_id}" in connected.stdout
     assert etl("sync", "quickbooks").returncode == 0
     again = etl("connect", "quickbooks")  # a stored token: checked, not asked again
     assert f"QuickBooks company {server.realm_id} is connected" in again.stdout

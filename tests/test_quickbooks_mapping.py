@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from etl import quickbooks_mapping as mapping
-from etl.quickbooks import _aging_rows
+from etl.sources.quickbooks import mapping
+from etl.sources.quickbooks import aging_rows as _aging_rows
 from metrics.reconciliation import normalised_bucket
 
 D = Decimal

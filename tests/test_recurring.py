@@ -5,7 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from etl.db import read_only
+from core.errors import InputError
+
+from core.db import read_only
 from metrics.recurring import (
     mrr_forecast,
     mrr_forecast_backtest,
@@ -163,7 +165,7 @@ def test_the_forecast_uses_the_method_that_backtests_best(demo_db):
         chosen = mrr_forecast(con, DEMO_AS_OF)
         rule = mrr_forecast(con, DEMO_AS_OF, method="rule")
         summary = recurring_revenue_summary(con, DEMO_AS_OF).iloc[0]
-        with pytest.raises(ValueError, match="unknown MRR forecast method 'arima'"):
+        with pytest.raises(InputError, match="unknown MRR forecast method 'arima'"):
             mrr_forecast(con, DEMO_AS_OF, method="arima")
     # On the demo, keeping MRR flat has the lowest mean backtest MAPE, so the forecast keeps it flat.
     mean_error = accuracy.groupby("method")["mape"].mean()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from ui.format import money
+from ui.format import currency_symbol, money
 
 # Green while current, through amber, to red for the oldest debt.
 _BUCKET_COLOURS = ["#2e7d32", "#9ccc65", "#fbc02d", "#fb8c00", "#c62828", "#8e0000"]
@@ -15,10 +15,11 @@ def _colours(labels: list[str]) -> list[str]:
     return [_BUCKET_COLOURS[min(i, len(_BUCKET_COLOURS) - 1)] for i in range(len(labels))]
 
 
-def _layout(figure: go.Figure, title: str) -> go.Figure:
+def _layout(figure: go.Figure, title: str, currency: str | None = None) -> go.Figure:
+    """The shared look; `currency` prefixes the y axis of a chart of money."""
     return figure.update_layout(
-        title=title, margin=dict(l=10, r=10, t=50, b=10), height=360,
-        legend=dict(orientation="h", y=-0.15), yaxis=dict(tickprefix="$", separatethousands=True),
+        title=title, margin=dict(l=10, r=10, t=50, b=10), height=360, legend=dict(orientation="h", y=-0.15),
+        yaxis=dict(tickprefix=currency_symbol(currency) if currency else "", separatethousands=True),
     )
 
 
@@ -33,7 +34,7 @@ def aging_bars(buckets: pd.DataFrame, currency: str) -> go.Figure:
             hovertemplate="%{x}: %{customdata[0]} in %{customdata[1]} invoices<extra></extra>",
         )
     )
-    return _layout(figure, "Open A/R by days past due")
+    return _layout(figure, "Open A/R by days past due", currency)
 
 
 def _money_bars(figure: go.Figure, x, frame: pd.DataFrame, series: list[tuple[str, str, str]], currency: str) -> None:
@@ -56,19 +57,19 @@ def ar_trend(trend: pd.DataFrame, currency: str) -> go.Figure:
         hovertemplate="total %{x|%d %b %Y}: %{customdata}<extra></extra>",
     )
     figure.update_layout(barmode="stack", hovermode="x unified")
-    return _layout(figure, "Open A/R at each month-end")
+    return _layout(figure, "Open A/R at each month-end", currency)
 
 
 def kpi_trend(series: pd.DataFrame) -> go.Figure:
     figure = go.Figure()
-    for column, name in [("dso", "DSO"), ("bpdso", "Best possible DSO"), ("add", "Avg days delinquent")]:
+    for column, name in [("dso", "DSO"), ("bpdso", "Best possible DSO"), ("add_crf", "Avg days delinquent")]:
         figure.add_scatter(x=series["as_of"], y=series[column], name=name, mode="lines+markers",
                            hovertemplate=f"{name}: %{{y:.1f}} days<extra></extra>")
     figure.add_scatter(x=series["as_of"], y=series["cei"], name="CEI (%)", mode="lines+markers", yaxis="y2",
                        line=dict(dash="dot"), hovertemplate="CEI: %{y:.1f} %<extra></extra>")
     _layout(figure, "Collection KPIs at each month-end")
     return figure.update_layout(
-        hovermode="x unified", yaxis=dict(title="days", tickprefix=""),
+        hovermode="x unified", yaxis=dict(title="days"),
         yaxis2=dict(title="CEI %", overlaying="y", side="right", showgrid=False),
     )
 
@@ -79,7 +80,7 @@ def autopay_adoption(trend: pd.DataFrame) -> go.Figure:
         figure.add_scatter(x=trend["as_of"], y=trend[column], name=name, mode="lines+markers", line=dict(dash=dash),
                            hovertemplate=f"{name}: %{{y:.1%}}<extra></extra>")
     _layout(figure, "Autopay adoption at each month-end")
-    return figure.update_layout(hovermode="x unified", yaxis=dict(tickformat=".0%", tickprefix="", rangemode="tozero"))
+    return figure.update_layout(hovermode="x unified", yaxis=dict(tickformat=".0%", rangemode="tozero"))
 
 
 def autopay_speed(split: pd.DataFrame) -> go.Figure:
@@ -91,7 +92,7 @@ def autopay_speed(split: pd.DataFrame) -> go.Figure:
         figure.add_bar(x=list(measures), y=[None if pd.isna(v) else float(v) for v in measures.values()], name=status,
                        marker_color=colour, hovertemplate=f"{status} %{{x}}: %{{y:.1f}} days<extra></extra>")
     _layout(figure, "Payment speed by autopay status")
-    return figure.update_layout(barmode="group", yaxis=dict(title="days", tickprefix=""))
+    return figure.update_layout(barmode="group", yaxis=dict(title="days"))
 
 
 def cash_forecast(forecast: pd.DataFrame, currency: str) -> go.Figure:
@@ -110,7 +111,7 @@ def cash_forecast(forecast: pd.DataFrame, currency: str) -> go.Figure:
         hovertemplate="expected %{customdata[0]} (band %{customdata[1]} – %{customdata[2]})<extra></extra>",
     )
     figure.update_layout(barmode="stack", hovermode="x unified")
-    return _layout(figure, "Expected cash in, week by week")
+    return _layout(figure, "Expected cash in, week by week", currency)
 
 
 def mrr_trend(movements: pd.DataFrame, forecast: pd.DataFrame, currency: str) -> go.Figure:
@@ -130,8 +131,8 @@ def mrr_trend(movements: pd.DataFrame, forecast: pd.DataFrame, currency: str) ->
             hovertemplate=f"{name}: %{{customdata}}<extra></extra>",
         )
     figure.update_layout(barmode="relative", hovermode="x unified",
-                         yaxis2=dict(overlaying="y", side="right", showgrid=False, tickprefix="$"))
-    return _layout(figure, "Invoice-based MRR: history, movements and forecast")
+                         yaxis2=dict(overlaying="y", side="right", showgrid=False, tickprefix=currency_symbol(currency)))
+    return _layout(figure, "Invoice-based MRR: history, movements and forecast", currency)
 
 
 def backtest(weekly: pd.DataFrame, week: int, currency: str) -> go.Figure:
@@ -146,4 +147,4 @@ def backtest(weekly: pd.DataFrame, week: int, currency: str) -> go.Figure:
             hovertemplate=f"{name}: %{{customdata}}<extra></extra>",
         )
     figure.update_layout(hovermode="x unified")
-    return _layout(figure, f"Backtest: forecast made {week} week(s) ahead vs cash collected")
+    return _layout(figure, f"Backtest: forecast made {week} week(s) ahead vs cash collected", currency)

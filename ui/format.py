@@ -7,11 +7,16 @@ from decimal import Decimal
 _SYMBOLS = {"USD": "$", "CAD": "CA$", "AUD": "A$", "GBP": "£", "EUR": "€"}
 
 
+def currency_symbol(currency: str) -> str:
+    """What amounts in `currency` are prefixed with: '$' for USD, 'CA$' for CAD, else 'SEK '."""
+    return _SYMBOLS.get(currency, currency + " ")
+
+
 def money(amount: Decimal | None, currency: str = "USD") -> str:
     if amount is None:
         return "–"
     sign = "-" if amount < 0 else ""
-    return f"{sign}{_SYMBOLS.get(currency, currency + ' ')}{abs(amount):,.2f}"
+    return f"{sign}{currency_symbol(currency)}{abs(amount):,.2f}"
 
 
 def percent(fraction: float | None) -> str:
@@ -20,6 +25,11 @@ def percent(fraction: float | None) -> str:
 
 def days(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f} days"
+
+
+def signed_days(value: float | None) -> str:
+    """A change in days, with its sign: '+1.5 days', '-7.0 days'."""
+    return "–" if value is None else f"{value:+.1f} days"
 
 
 def ratio(value: float | None) -> str:

@@ -1,8 +1,10 @@
-"""What every page shares: the database, the sidebar (menu, as-of date), the demo banner and
-cached metrics.
+"""What every page shares: the database, the sidebar (menu, as-of date), the demo banner, cached
+metrics, and running a source with a progress bar.
 
 Every page script starts with `prepare()`, so a bookmarked page URL renders exactly like one
-reached from the menu. Pages call `metric(...)`; they never open the database.
+reached from the menu. Pages call `metric(...)`; they never open the database. Anything a user
+can fix (`LedgerlightError`) is shown as a message; `.streamlit/config.toml` keeps any other
+error's details (paths, tracebacks) off the page.
 """
 
 from __future__ import annotations
@@ -10,17 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 import metrics
-from etl.db import DatabaseError, data_version, database_path, read_only
-from etl.demo import build_demo_database
-from etl.summary import companies
+from core.db import data_version, read_only
+from core.errors import LedgerlightError
+from core.settings import settings
+from etl import pipeline, sources
+from etl.batch import Source
+from etl.sources.demo import DemoSettings
 
 _CONTEXT_KEY = "ledgerlight_context"
-_CHOSEN_AS_OF = "ledgerlight_as_of"  # outlives page switches, unlike widget state
+_CHOSEN_AS_OF = "ledgerlight_as_of"  # a date the user picked; outlives page switches, unlike widget state
+_AS_OF_WIDGET = "as_of"
 _AUTOPAY_WHAT_IF = "ledgerlight_autopay_what_if"
 PAGES = [
     ("app.py", "Overview", ":material/insights:"),
@@ -36,6 +43,7 @@ PAGES = [
 class Context:
     db: Path
     as_of: date
+    data_through: date
     company_names: tuple[str, ...]
     home_currency: str
     is_demo: bool
@@ -43,24 +51,50 @@ class Context:
 
 def _build_demo_with_progress(db: Path) -> None:
     bar = st.progress(0.0, text="First start: building the demo MSP company…")
-
-    def report(fraction: float, text: str) -> None:
-        bar.progress(fraction, text=text)
-
-    build_demo_database(db, as_of=date.today(), progress=report)
+    pipeline.run(db, sources.get("demo"), DemoSettings(as_of=settings().today()),
+                 lambda fraction, text: bar.progress(fraction, text=text))
     bar.empty()
 
 
 @st.cache_data(show_spinner=False)
-def _companies(db: str, version: tuple[int, int]) -> pd.DataFrame:
+def _held(db: str, version: tuple[int, int]) -> tuple[pd.DataFrame, str]:
     with read_only(db) as con:
-        return companies(con)
+        return metrics.companies(con), metrics.home_currency(con)
 
 
 @st.cache_data(show_spinner="Computing…", max_entries=256)
-def _metric(name: str, db: str, version: tuple[int, int], as_of: date, options: tuple) -> pd.DataFrame:
+def _metric(name: str, db: str, version: tuple[int, int], as_of: date, options: tuple) -> Any:
     with read_only(db) as con:
         return getattr(metrics, name)(con, as_of, **dict(options))
+
+
+def _stop_with(exc: LedgerlightError):
+    st.error(str(exc))
+    st.stop()
+
+
+def _remember_as_of() -> None:
+    st.session_state[_CHOSEN_AS_OF] = st.session_state[_AS_OF_WIDGET]
+
+
+def _follow_the_data() -> None:
+    st.session_state.pop(_CHOSEN_AS_OF, None)
+
+
+def _as_of_control(default_as_of: date, db: Path) -> date:
+    """The sidebar's as-of date: the date the data runs to (it moves when new data arrives) until
+    the user picks one; a picked date stays across pages until they go back to the data's date."""
+    chosen = st.session_state.get(_CHOSEN_AS_OF)
+    st.session_state[_AS_OF_WIDGET] = chosen or default_as_of
+    as_of = st.date_input(
+        "As of", key=_AS_OF_WIDGET, on_change=_remember_as_of,
+        help="Every figure is computed as the books stood at the end of this day (payments dated later are ignored).",
+    )
+    st.caption(f"Data through {default_as_of:%d %b %Y} · `{db.name}`")
+    if chosen and chosen != default_as_of:
+        st.button(f"Back to {default_as_of:%d %b %Y}", key="as_of_follow", on_click=_follow_the_data,
+                  help="Follow the date the data runs to again.")
+    return as_of
 
 
 def prepare(page_title: str) -> Context:
@@ -70,51 +104,46 @@ def prepare(page_title: str) -> Context:
         st.markdown("### :material/receipt_long: ledgerlight")
         for script, label, icon in PAGES:
             st.page_link(script, label=label, icon=icon)
-    db = database_path()
+    db = settings().database_path()
     try:
         if not db.exists():
             _build_demo_with_progress(db)
-        held = _companies(str(db), data_version(db))
-    except DatabaseError as exc:
-        st.error(str(exc))
-        st.stop()
+        held, home_currency = _held(str(db), data_version(db))
+    except LedgerlightError as exc:
+        _stop_with(exc)
     if held.empty:
         st.warning(f"{db} holds no company yet. Build the demo with `python -m etl demo` (see README).")
         st.stop()
 
-    default_as_of = held["data_through"].max() or date.today()
+    default_as_of = held["data_through"].max() or settings().today()
     with st.sidebar:
-        as_of = st.date_input(
-            "As of",
-            value=st.session_state.get(_CHOSEN_AS_OF, default_as_of),
-            key="as_of",
-            help="Every figure is computed as the books stood at the end of this day "
-            "(payments dated later are ignored).",
-        )
-        st.caption(f"Data through {default_as_of:%d %b %Y} · `{db.name}`")
-    st.session_state[_CHOSEN_AS_OF] = as_of
+        as_of = _as_of_control(default_as_of, db)
     context = Context(
         db=db,
         as_of=as_of,
+        data_through=default_as_of,
         company_names=tuple(held["name"]),
-        home_currency=held["home_currency"].iloc[0],
+        home_currency=home_currency,
         is_demo=bool((held["source"] == "demo").any()),
     )
     if context.is_demo:
         st.info(
             "**Demo data.** You are looking at Northwind Managed IT, a made-up MSP generated by "
             "ledgerlight. To see your own receivables, connect QuickBooks Online on the **Data & sync** "
-            "page (the first sync replaces the demo) or as the README's *Connect your books* explains.",
+            "page (the first sync replaces the demo) or as docs/quickbooks.md explains.",
             icon=":material/science:",
         )
     st.session_state[_CONTEXT_KEY] = context
     return context
 
 
-def metric(name: str, **options) -> pd.DataFrame:
+def metric(name: str, **options) -> Any:
     """A metric from `metrics` at the page's as-of date, cached until the database file changes."""
     ctx: Context = st.session_state[_CONTEXT_KEY]
-    return _metric(name, str(ctx.db), data_version(ctx.db), ctx.as_of, tuple(sorted(options.items())))
+    try:
+        return _metric(name, str(ctx.db), data_version(ctx.db), ctx.as_of, tuple(sorted(options.items())))
+    except LedgerlightError as exc:
+        _stop_with(exc)
 
 
 def remember_autopay_what_if(customer_ids: list[str]) -> None:
@@ -124,3 +153,32 @@ def remember_autopay_what_if(customer_ids: list[str]) -> None:
 
 def remembered_autopay_what_if() -> list[str]:
     return st.session_state.get(_AUTOPAY_WHAT_IF, [])
+
+
+# --- sources -----------------------------------------------------------------------------------
+
+
+def connectable_sources() -> list[Source]:
+    """The sources a user signs in to and syncs from the Data & sync page."""
+    return list(sources.connectable().values())
+
+
+def importer(kind: str) -> Source:
+    """The source that reads files of `kind` (e.g. 'autopay' rosters)."""
+    return sources.importable()[kind]
+
+
+def run_source(source: Source, chosen_settings: Any, full: bool = False) -> pipeline.RunResult | None:
+    """Run a source into the page's database with a progress bar; on an error say what happened
+    (nothing was written) and return None."""
+    ctx: Context = st.session_state[_CONTEXT_KEY]
+    bar = st.progress(0.0, text="Starting")
+    try:
+        return pipeline.run(ctx.db, source, chosen_settings, lambda fraction, text: bar.progress(fraction, text=text),
+                            full=full)
+    except LedgerlightError as exc:
+        problems = getattr(exc, "problems", [str(exc)])
+        st.error("Nothing was written: " + (problems[0] if len(problems) == 1 else "".join(f"\n- {p}" for p in problems)))
+        return None
+    finally:
+        bar.empty()

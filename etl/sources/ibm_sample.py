@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl.load import Company
+from core.errors import InputError
+from etl.batch import Company
+
+COMPANY = Company("file", "ibm-ar-sample", "IBM A/R sample")
 
 COLUMNS = ["countryCode", "customerID", "PaperlessDate", "invoiceNumber", "InvoiceDate", "DueDate",
            "InvoiceAmount", "Disputed", "SettledDate", "PaperlessBill", "DaysToSettle", "DaysLate"]
@@ -22,10 +25,13 @@ COLUMNS = ["countryCode", "customerID", "PaperlessDate", "invoiceNumber", "Invoi
 
 def read_rows(path: Path) -> pd.DataFrame:
     """The file as text (invoice numbers keep their leading zeros), dates parsed, amounts exact."""
-    rows = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        rows = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path} could not be read as CSV ({exc}); give the IBM sample's own file") from None
     missing = [c for c in COLUMNS if c not in rows.columns]
     if missing:
-        raise ValueError(f"{path}: not the IBM A/R sample (missing columns: {', '.join(missing)})")
+        raise InputError(f"{path}: not the IBM A/R sample (missing columns: {', '.join(missing)})")
     for column in ("PaperlessDate", "InvoiceDate", "DueDate", "SettledDate"):
         rows[column] = pd.to_datetime(rows[column], format="%m/%d/%Y").dt.date
     rows["InvoiceAmount"] = rows["InvoiceAmount"].map(Decimal)
@@ -58,5 +64,4 @@ def read_books(path: Path) -> tuple[Company, dict[str, pd.DataFrame]]:
             "payment_id": "P" + rows["invoiceNumber"], "applied_on": settled, "amount": rows["InvoiceAmount"],
         }),
     }
-    company = Company("file", "ibm-ar-sample", "IBM A/R sample", data_through=max(settled))
-    return company, books
+    return Company(COMPANY.source, COMPANY.company_id, COMPANY.name, data_through=max(settled)), books

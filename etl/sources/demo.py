@@ -8,10 +8,8 @@ date and size always give identical books.
 
 from __future__ import annotations
 
-import os
 import random
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -20,8 +18,7 @@ from math import log
 
 import pandas as pd
 
-from etl.db import connect_for_write
-from etl.load import Company, replace_company_books
+from etl.batch import BOOK_ENTITIES, Batch, Company, Entity, Progress, Source, SourceState
 
 DEMO_COMPANY_ID = "demo-msp"
 DEMO_COMPANY_NAME = "Northwind Managed IT (demo)"
@@ -246,10 +243,25 @@ def _apply(application: _Application) -> None:
     (application.payment or application.credit_memo).applications.append(application)
 
 
+@dataclass(frozen=True)
+class DemoSettings:
+    """What the demo is built from: the same values always give identical books."""
+
+    as_of: date
+    seed: int = 7
+    clients: int = 120
+    months: int = 36
+
+
+def demo_company(as_of: date) -> Company:
+    return Company(source="demo", company_id=DEMO_COMPANY_ID, name=DEMO_COMPANY_NAME,
+                   home_currency="USD", data_through=as_of)
+
+
 def build_demo_books(
     as_of: date, seed: int = 7, clients: int = 120, months: int = 36
 ) -> tuple[Company, dict[str, pd.DataFrame]]:
-    """The demo company and its books, one DataFrame per table in `etl.schema.BOOK_TABLES`."""
+    """The demo company and its books, one DataFrame per table in `core.schema.BOOK_TABLES`."""
     rng = random.Random(seed)
     calendar = _make_calendar(rng, as_of, months)
     roster = _make_clients(rng, calendar, clients)
@@ -263,38 +275,24 @@ def build_demo_books(
     book = _Book(as_of)
     for client in roster:
         _settle_client(rng, book, client, invoices_by_client[client.customer_id])
-    company = Company(
-        source="demo",
-        company_id=DEMO_COMPANY_ID,
-        name=DEMO_COMPANY_NAME,
-        home_currency="USD",
-        data_through=as_of,
-    )
-    return company, _frames(calendar, roster, invoices_by_client, invoices, book)
+    return demo_company(as_of), _frames(calendar, roster, invoices_by_client, invoices, book)
 
 
-def build_demo_database(
-    path: str | os.PathLike | None,
-    as_of: date,
-    seed: int = 7,
-    clients: int = 120,
-    months: int = 36,
-    progress: Callable[[float, str], None] = lambda fraction, text: None,
-) -> dict[str, int]:
-    """Build the demo and write it to the database at `path`, replacing any earlier demo.
-
-    Returns the rows written per table; `progress(fraction, text)` hears about each stage.
-    """
+def fetch(settings: DemoSettings, state: SourceState, progress: Progress) -> Batch:
     progress(0.0, "Simulating the demo MSP's clients and payments")
-    company, books = build_demo_books(as_of, seed=seed, clients=clients, months=months)
+    company, books = build_demo_books(settings.as_of, settings.seed, settings.clients, settings.months)
     progress(0.5, "Writing the demo company to DuckDB")
-    con = connect_for_write(path)
-    try:
-        counts = replace_company_books(con, company, books, kind="demo")
-    finally:
-        con.close()
-    progress(1.0, "Demo company ready")
-    return counts
+    return Batch(company, kind="demo", complete=True, rows=books)
+
+
+SOURCE = Source(
+    name="demo",
+    label="demo company",
+    # The demo stands in for a portal roster too: its autopay periods are its own rows.
+    entities=(*BOOK_ENTITIES, Entity("autopay_enrollments", ("customer_id", "valid_from"), owned=(("origin", "demo"),))),
+    company=lambda settings, companies: demo_company(settings.as_of),
+    fetch=fetch,
+)
 
 
 # --- calendar -----------------------------------------------------------------------------------

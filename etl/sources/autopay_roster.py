@@ -16,22 +16,19 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
-from etl.autopay_inference import company_by_id, replace_inferred_enrollments
-from etl.db import connect_for_write
-from etl.load import Company, load_run
+from core.errors import InputError
+from etl.batch import Batch, Entity, Importer, Progress, Source, SourceState, company_in_file
 
 CANONICAL_COLUMNS = ("customer", "autopay", "method", "enrolled_on", "disabled_on")
 REQUIRED_COLUMNS = ("customer", "autopay")
@@ -67,14 +64,12 @@ _LEGAL_SUFFIXES = {"inc", "incorporated", "llc", "ltd", "limited", "corp", "corp
 _DATE_HINT = "write it as YYYY-MM-DD (or M/D/YYYY)"
 
 
-class RosterError(ValueError):
+ORIGIN = "autopay_roster"
+
+
+class RosterError(InputError):
     """A roster that cannot be imported as it is. `problems` lists every problem found (file,
     row as a spreadsheet numbers it, column, and the fix); the message is the first of them."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
-        super().__init__(problems[0] + more)
 
 
 @dataclass(frozen=True)
@@ -112,18 +107,13 @@ class ImportReport:
     periods_opened: int = 0
     periods_closed: int = 0
     left_roster: list[str] = field(default_factory=list)  # customer ids recorded as disabled
-    inferred_periods: int = 0
 
-    @property
-    def history_rows_written(self) -> int:
-        return self.periods_opened + self.periods_closed
-
-    def summary(self) -> str:
+    def describe(self, result) -> str:
         return (
             f"{self.file}: {len(self.matched)} customers matched, {len(self.unmatched)} rows unmatched; "
             f"{self.periods_opened} autopay periods opened, {self.periods_closed} closed"
             + (f" ({len(self.left_roster)} no longer on the roster)" if self.left_roster else "")
-            + f"; {self.inferred_periods} inferred periods"
+            + f"; {result.counts.get('inferred_autopay_periods', 0)} inferred periods"
         )
 
 
@@ -390,94 +380,81 @@ def plan_history(matched: list[Match], current: dict[str, _Current], imported_on
     return plan
 
 
-_CURRENT_IMPORTED = """
-SELECT customer_id, status, method, valid_from, valid_to
-FROM autopay_enrollments
-WHERE source = $source AND company_id = $company_id AND provenance = 'imported'
-QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY valid_from DESC) = 1
-"""
-
-
-def _current_imported(con: duckdb.DuckDBPyConnection, company: Company) -> dict[str, _Current]:
-    latest = con.execute(_CURRENT_IMPORTED, {"source": company.source, "company_id": company.company_id}).fetchall()
+def _current_imported(periods: pd.DataFrame) -> dict[str, _Current]:
+    """Each customer's latest imported period: open, or 'disabled' since a closed one ended."""
+    latest = periods.sort_values("valid_from").groupby("customer_id").tail(1)
     return {
-        customer_id: _Current(status, method, valid_from, valid_from) if valid_to is None
-        else _Current("disabled", method, valid_to, None)
-        for customer_id, status, method, valid_from, valid_to in latest
+        row.customer_id: _Current(row.status, row.method, row.valid_from, row.valid_from) if pd.isna(row.valid_to)
+        else _Current("disabled", row.method, row.valid_to, None)
+        for row in latest.itertuples()
     }
 
 
-def _write_plan(con: duckdb.DuckDBPyConnection, company: Company, plan: _Plan) -> None:
-    key = {"source": company.source, "company_id": company.company_id}
-    for customer_id, valid_from in plan.deletes:
-        con.execute(
-            "DELETE FROM autopay_enrollments WHERE source = $source AND company_id = $company_id "
-            "AND provenance = 'imported' AND customer_id = $customer_id AND valid_from = $valid_from",
-            {**key, "customer_id": customer_id, "valid_from": valid_from},
-        )
-    for customer_id, valid_from, valid_to in plan.closes:
-        con.execute(
-            "UPDATE autopay_enrollments SET valid_to = $valid_to WHERE source = $source AND company_id = $company_id "
-            "AND provenance = 'imported' AND customer_id = $customer_id AND valid_from = $valid_from",
-            {**key, "customer_id": customer_id, "valid_from": valid_from, "valid_to": valid_to},
-        )
-    if plan.opens:
-        opened = pd.DataFrame(plan.opens).assign(  # noqa: F841 (DuckDB scans it by name)
-            **key, provenance="imported", recorded_at=datetime.now(timezone.utc).replace(tzinfo=None)
-        )
-        con.execute("INSERT INTO autopay_enrollments BY NAME SELECT * FROM opened")
+def _plan_rows(plan: _Plan, periods: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The plan as rows to write (closed periods with their end, new periods) and keys to delete."""
+    by_key = periods.set_index(["customer_id", "valid_from"])
+    closed = [{**by_key.loc[(customer_id, valid_from)].to_dict(), "customer_id": customer_id,
+               "valid_from": valid_from, "valid_to": valid_to}
+              for customer_id, valid_from, valid_to in plan.closes]
+    opened = [{**row, "provenance": "imported", "recorded_at": None} for row in plan.opens]
+    rows = pd.DataFrame(closed + opened)
+    if not rows.empty:
+        rows = rows[["customer_id", "provenance", "valid_from", "valid_to", "status", "method", "recorded_at"]]
+    deleted = pd.DataFrame(plan.deletes, columns=["customer_id", "valid_from"])
+    return rows, deleted
 
 
-def import_roster(
-    con: duckdb.DuckDBPyConnection,
-    name: str,
-    content: bytes,
-    company_id: str | None = None,
-    mapping: dict[str, str] | None = None,
-    imported_on: date | None = None,
-) -> ImportReport:
-    """Read, check and match a roster, then record what changed (and re-infer autopay) in one run.
+@dataclass(frozen=True)
+class RosterSettings:
+    """One import: the file (`content`, or read from the path `file`), the company (the file's
+    only one if not named), headers to map, and the date the roster describes (default today)."""
 
-    Nothing is written unless the whole file is good; `imported_on` is the date the roster
-    describes (default today), used where the roster gives no date of its own.
-    """
-    imported_on = imported_on or date.today()
-    company = company_by_id(con, company_id)
-    rows = read_roster(name, content, mapping)
-    customers = con.execute(
-        "SELECT customer_id, name FROM customers WHERE source = ? AND company_id = ? ORDER BY customer_id",
-        [company.source, company.company_id],
-    ).df()
+    file: str
+    content: bytes | None = None
+    company_id: str | None = None
+    mapping: dict[str, str] = field(default_factory=dict)
+    imported_on: date | None = None
+
+
+def _read(settings: RosterSettings) -> tuple[str, bytes]:
+    if settings.content is not None:
+        return settings.file, settings.content
+    path = Path(settings.file)
+    if not path.is_file():
+        raise RosterError([f"{settings.file} does not exist: give the path of the exported roster"])
+    return path.name, path.read_bytes()
+
+
+def fetch(settings: RosterSettings, state: SourceState, progress: Progress) -> Batch:
+    """Read, check and match a roster, then plan what changes in the enrollment history.
+
+    Nothing is written unless the whole file is good; `imported_on` (default today) is used
+    where the roster gives no date of its own."""
+    name, content = _read(settings)
+    progress(0.1, f"Reading {name}")
+    imported_on = settings.imported_on or state.today
+    rows = read_roster(name, content, settings.mapping)
+    customers = state.rows("customers")[["customer_id", "name"]].sort_values("customer_id", ignore_index=True)
     matched, unmatched = match_customers(name, rows, customers)
-    report = ImportReport(name, company.company_id, imported_on, matched, unmatched)
-    with load_run(con, company, "import") as run:
-        plan = plan_history(matched, _current_imported(con, company), imported_on)
-        _write_plan(con, company, plan)
-        report.periods_opened, report.periods_closed = len(plan.opens), len(plan.closes) + len(plan.deletes)
-        report.left_roster = plan.left_roster
-        report.inferred_periods = replace_inferred_enrollments(con, company)
-        run.counts = {"autopay_periods_opened": report.periods_opened, "autopay_periods_closed": report.periods_closed,
-                      "inferred_autopay_periods": report.inferred_periods, "unmatched_rows": len(unmatched)}
-    return report
+    periods = state.rows("autopay_enrollments", origin=ORIGIN)
+    plan = plan_history(matched, _current_imported(periods), imported_on)
+    report = ImportReport(name, state.company.company_id, imported_on, matched, unmatched,
+                          periods_opened=len(plan.opens), periods_closed=len(plan.closes) + len(plan.deletes),
+                          left_roster=plan.left_roster)
+    changed, deleted = _plan_rows(plan, periods)
+    return Batch(state.company, kind="import", complete=False, rows={"autopay_enrollments": changed},
+                 deleted={"autopay_enrollments": deleted}, summary=report)
 
 
-def import_roster_file(
-    db: str | os.PathLike | None,
-    name: str,
-    content: bytes | None = None,
-    company_id: str | None = None,
-    mapping: dict[str, str] | None = None,
-    imported_on: date | None = None,
-) -> ImportReport:
-    """`import_roster` on the database file `db`, reading the roster from the path `name` unless
-    its `content` is given (an upload)."""
-    if content is None:
-        path = Path(name)
-        if not path.is_file():
-            raise RosterError([f"{name} does not exist: give the path of the exported roster"])
-        content, name = path.read_bytes(), path.name
-    con = connect_for_write(db)
-    try:
-        return import_roster(con, name, content, company_id, mapping, imported_on)
-    finally:
-        con.close()
+SOURCE = Source(
+    name=ORIGIN,
+    label="autopay roster",
+    entities=(Entity("autopay_enrollments", ("customer_id", "valid_from"), disposition="merge",
+                     owned=(("origin", ORIGIN),)),),
+    company=lambda settings, companies: company_in_file(companies, settings.company_id),
+    fetch=fetch,
+    books=False,
+    infers_autopay=True,
+    importer=Importer("autopay", lambda file, content=None, company_id=None, mapping=None, on=None: RosterSettings(
+        file, content, company_id, dict(mapping or {}), on), columns=CANONICAL_COLUMNS),
+)

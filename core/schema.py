@@ -189,9 +189,46 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "origin: which source wrote each autopay period and each run",
+        """
+        -- Several writers share the enrollment history of one company: the demo, a portal roster,
+        -- the inference and (later) people. Each owns only its own rows, so a full re-read by one
+        -- can never delete another's: `origin` names the writer and is part of the key.
+        CREATE TABLE autopay_enrollments_v4 (
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            customer_id     VARCHAR NOT NULL,
+            origin          VARCHAR NOT NULL,      -- 'demo', 'autopay_roster', 'inference', 'manual'
+            provenance      VARCHAR NOT NULL CHECK (provenance IN ('imported', 'inferred', 'manual')),
+            valid_from      DATE NOT NULL,
+            valid_to        DATE,
+            status          VARCHAR NOT NULL CHECK (status IN ('enabled', 'disabled')),
+            method          VARCHAR NOT NULL DEFAULT 'other' CHECK (method IN ('card', 'ach', 'other')),
+            recorded_at     TIMESTAMP,
+            PRIMARY KEY (source, company_id, customer_id, origin, valid_from)
+        );
+        INSERT INTO autopay_enrollments_v4 BY NAME
+        SELECT *, CASE WHEN provenance = 'inferred' THEN 'inference'
+                       WHEN provenance = 'manual' THEN 'manual'
+                       WHEN source = 'demo' THEN 'demo'
+                       ELSE 'autopay_roster' END AS origin
+        FROM autopay_enrollments;
+        DROP TABLE autopay_enrollments;
+        ALTER TABLE autopay_enrollments_v4 RENAME TO autopay_enrollments;
+
+        ALTER TABLE sync_runs ADD COLUMN origin VARCHAR;
+        UPDATE sync_runs SET origin = CASE kind WHEN 'import' THEN 'autopay_roster' WHEN 'inference' THEN 'inference'
+                                                WHEN 'demo' THEN 'demo' ELSE source END;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# Writers of autopay periods other than the registered sources.
+INFERENCE_ORIGIN = "inference"
+MANUAL_ORIGIN = "manual"
 
 # The tables that hold one company's books, in load order (parents first).
 BOOK_TABLES = (

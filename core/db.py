@@ -9,27 +9,20 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
 import duckdb
 import pandas as pd
 
-from etl.schema import MIGRATIONS, SCHEMA_VERSION
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DB_PATH = PROJECT_ROOT / "data" / "ledgerlight.duckdb"
-
-
-class DatabaseError(Exception):
-    """A database file that cannot be used as it is; the message names the file and the fix."""
+from core.errors import DatabaseError
+from core.schema import MIGRATIONS, SCHEMA_VERSION
+from core.settings import settings
 
 
 def database_path(explicit: str | os.PathLike | None = None) -> Path:
     """The file to use: an explicit path, else $LEDGERLIGHT_DB, else data/ledgerlight.duckdb."""
-    chosen = explicit or os.environ.get("LEDGERLIGHT_DB") or DEFAULT_DB_PATH
-    return Path(chosen).expanduser()
+    return settings().database_path(explicit)
 
 
 LOCK_WAIT_SECONDS = 10.0  # a sync writes in one short transaction; readers wait that out
@@ -106,7 +99,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path, upto: int = SCHEMA_VERSI
             con.execute(sql)
             con.execute(
                 "INSERT INTO schema_version VALUES (?, ?, ?)",
-                [number, description, datetime.now(timezone.utc).replace(tzinfo=None)],
+                [number, description, settings().now()],
             )
             con.execute("COMMIT")
         except Exception:

@@ -12,17 +12,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
-from etl.db import PROJECT_ROOT
-
-DEFAULT_TOKEN_DIR = PROJECT_ROOT / "data" / "tokens"
+from core.settings import settings
 
 
 class TokenStore:
     def __init__(self, folder: str | os.PathLike | None = None):
-        self.folder = Path(folder or os.environ.get("LEDGERLIGHT_TOKENS") or DEFAULT_TOKEN_DIR)
+        self.folder = Path(folder) if folder else settings().token_folder()
 
     def _path(self, source: str, company_id: str) -> Path:
         return self.folder / f"{source}-{company_id}.json"
@@ -35,7 +32,7 @@ class TokenStore:
 
     def put(self, source: str, company_id: str, refresh_token: str) -> None:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        record = {"refresh_token": refresh_token, "saved_at": datetime.now(timezone.utc).isoformat()}
+        record = {"refresh_token": refresh_token, "saved_at": settings().now().isoformat()}
         handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".token-", suffix=".tmp")
         try:
             os.fchmod(handle, 0o600)

@@ -1,0 +1,203 @@
+"""Source: QuickBooks Online, through python-quickbooks and intuit-oauth (../shared/spec/quickbooks.md).
+
+A sync fetches everything it needs first, holding no database connection; the pipeline then
+writes it in one short transaction: DuckDB lets one process write at a time, and the dashboard
+in another process must not be locked out for the length of a slow API conversation.
+
+- Full sync: every Customer (active or not), Invoice, Payment, CreditMemo, Term, PaymentMethod
+  and RecurringTransaction, paged 1,000 at a time: the whole truth for the company's books.
+- Incremental sync: one CDC request for everything changed since the last succeeded run's
+  cursor (deletions are only visible there). Past CDC's 30-day window, or when a CDC block
+  comes back full (1,000 objects), it falls back to a full sync, which also catches deletions.
+- Each sync fetches QuickBooks' own AgedReceivables for the sync date, for reconciliation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+import pandas as pd
+
+from core.errors import SyncError
+from core.settings import settings as current_settings
+from etl.batch import BOOK_ENTITIES, Batch, Company, Connector, Entity, Progress, Source, SourceState
+from etl.sources.quickbooks import mapping
+from etl.sources.quickbooks.api import (
+    PAGE_SIZE,
+    SOURCE as NAME,
+    QuickBooksConnection,
+    QuickBooksSettings,
+    authorization_url,
+    check_connection,
+    connect_with_redirect,
+    is_connected,
+    read_settings,
+    settings_status,
+)
+
+CDC_WINDOW = timedelta(days=29)  # QuickBooks keeps 30 days of changes; leave a day's margin
+REFS = ("Term", "PaymentMethod")
+BOOK_RECORDS = ("Customer", "Invoice", "Payment", "CreditMemo", "RecurringTransaction")
+# Canonical table and key column of each QuickBooks entity whose deletions CDC reports.
+DELETABLE = {"Invoice": ("invoices", "invoice_id"), "Payment": ("payments", "payment_id"),
+             "CreditMemo": ("credit_memos", "credit_memo_id"),
+             "RecurringTransaction": ("recurring_schedules", "schedule_id")}
+
+
+@dataclass
+class SyncReport:
+    """What a sync did, for the terminal and the Data & sync page."""
+
+    mode: str  # 'full' or 'incremental'
+    realm_id: str
+    report_date: date
+    requests: dict[str, int] = field(default_factory=dict)
+
+    def describe(self, result) -> str:
+        written = ", ".join(f"{n:,} {table}" for table, n in result.counts.items() if n)
+        asked = ", ".join(f"{n} {endpoint}" for endpoint, n in self.requests.items())
+        return (f"{self.mode.capitalize()} sync of QuickBooks company {self.realm_id} done: "
+                f"{written or 'nothing changed'} ({asked} requests).")
+
+
+def company(settings: QuickBooksSettings, companies=None, today: date | None = None) -> Company:
+    return Company(NAME, settings.realm_id, settings.company_name or f"QuickBooks company {settings.realm_id}",
+                   settings.home_currency, data_through=today)
+
+
+def _cursor_is_fresh(cursor: str, today: date) -> bool:
+    moment = datetime.fromisoformat(cursor)
+    day = moment.astimezone(timezone.utc).date() if moment.tzinfo else moment.date()
+    return today - day < CDC_WINDOW
+
+
+def _live(records: list[dict]) -> list[dict]:
+    return [record for record in records if record.get("status") != "Deleted"]
+
+
+def _refs(stored: pd.DataFrame, fetched: dict[str, list[dict]]) -> dict[str, dict[str, dict]]:
+    """Term and PaymentMethod records by id: those stored by earlier syncs, updated by this one's."""
+    refs: dict[str, dict[str, dict]] = {entity: {} for entity in REFS}
+    for row in stored.itertuples():
+        refs[row.entity][row.ref_id] = json.loads(row.record)
+    for entity in REFS:
+        refs[entity].update({record["Id"]: record for record in _live(fetched.get(entity, []))})
+    return refs
+
+
+def _refs_frame(fetched: dict[str, list[dict]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"entity": entity, "ref_id": r["Id"], "record": json.dumps(r, default=str)}
+         for entity in REFS for r in _live(fetched.get(entity, []))],
+        columns=["entity", "ref_id", "record"],
+    )
+
+
+def _book_frames(fetched: dict[str, list[dict]], refs: dict[str, dict[str, dict]], home: str) -> dict[str, pd.DataFrame]:
+    live = {entity: _live(fetched.get(entity, [])) for entity in BOOK_RECORDS}
+    term_names = {ref_id: record.get("Name") for ref_id, record in refs["Term"].items()}
+    schedules = [mapping.schedule_row(r, home) for r in live["RecurringTransaction"]]
+    return {
+        "customers": pd.DataFrame([mapping.customer_row(r, term_names, home) for r in live["Customer"]]),
+        "invoices": pd.DataFrame([mapping.invoice_row(r, term_names, home) for r in live["Invoice"]]),
+        "payments": pd.DataFrame([mapping.payment_row(r, refs["PaymentMethod"], home) for r in live["Payment"]]),
+        "credit_memos": pd.DataFrame([mapping.credit_memo_row(r, home) for r in live["CreditMemo"]]),
+        "applications": pd.DataFrame([a for r in live["Payment"] for a in mapping.payment_applications(r)]),
+        "recurring_schedules": pd.DataFrame([s for s in schedules if s is not None]),
+    }
+
+
+def _deleted(fetched: dict[str, list[dict]]) -> dict[str, pd.DataFrame]:
+    deleted = {}
+    for entity, (table, key) in DELETABLE.items():
+        ids = [r["Id"] for r in fetched.get(entity, []) if r.get("status") == "Deleted"]
+        if ids:
+            deleted[table] = pd.DataFrame({key: ids})
+    return deleted
+
+
+def aging_rows(report: dict) -> pd.DataFrame:
+    """AgedReceivables as rows of (customer_id, customer, bucket, amount): each customer's own
+    row (sub-customers sit in their parent's Section) and the grand total with customer_id ''."""
+    titles = [column.get("ColTitle", "") for column in report.get("Columns", {}).get("Column", [])]
+    rows = []
+
+    def add(cells: list[dict], customer_id: str) -> None:
+        for title, cell in zip(titles[1:], cells[1:]):
+            rows.append({"customer_id": customer_id, "customer": cells[0].get("value"), "bucket": title,
+                         "amount": mapping.money(cell.get("value") or 0)})
+
+    def add_customers(block: list[dict]) -> None:
+        for row in block:
+            if row.get("group") == "GrandTotal":
+                add(row["Summary"]["ColData"], "")
+            elif "Rows" in row:
+                add_customers(row["Rows"].get("Row", []))
+            elif "ColData" in row:
+                add(row["ColData"], row["ColData"][0].get("id", ""))
+
+    add_customers(report.get("Rows", {}).get("Row", []))
+    return pd.DataFrame(rows, columns=["customer_id", "customer", "bucket", "amount"])
+
+
+def _read_everything(connection: QuickBooksConnection, progress: Progress) -> tuple[dict[str, list[dict]], str | None]:
+    fetched, cursor = {}, None
+    entities = REFS + BOOK_RECORDS
+    for number, entity in enumerate(entities):
+        at = 0.05 + 0.8 * number / len(entities)
+        progress(at, f"Fetching {entity} records")
+        fetched[entity], server_time = connection.query_all(
+            entity, lambda n, e=entity: progress(at, f"Fetching {e}: {n:,}"))
+        cursor = cursor or server_time
+    return fetched, cursor
+
+
+def fetch(settings: QuickBooksSettings, state: SourceState, progress: Progress) -> Batch:
+    """Everything changed since the last sync (or everything), and QuickBooks' own aging today."""
+    mode = "incremental" if state.cursor and _cursor_is_fresh(state.cursor, state.today) else "full"
+    connection = None
+    try:
+        progress(0.02, "Connecting to QuickBooks")
+        connection = QuickBooksConnection(settings)
+        fetched, cursor = {}, None
+        if mode == "incremental":
+            progress(0.1, "Fetching changes since the last sync")
+            fetched, cursor = connection.changes_since(REFS + BOOK_RECORDS, state.cursor)
+            if any(len(records) >= PAGE_SIZE for records in fetched.values()):
+                mode = "full"  # a full CDC block may be cut short: start over from a full read
+        if mode == "full":
+            fetched, cursor = _read_everything(connection, progress)
+        progress(0.88, "Fetching QuickBooks' A/R aging for reconciliation")
+        report = connection.aged_receivables(state.today)
+    except SyncError as exc:
+        exc.kind, exc.requests = mode, dict(connection.requests) if connection else {}
+        raise
+    refs = _refs(state.rows("source_refs") if mode == "incremental" else pd.DataFrame(columns=["entity", "ref_id", "record"]),
+                 fetched)
+    books = _book_frames(fetched, refs, settings.home_currency)
+    requests = dict(connection.requests)
+    return Batch(
+        company(settings, today=state.today), kind=mode, complete=mode == "full",
+        rows={**books, "source_refs": _refs_frame(fetched)},
+        deleted=_deleted(fetched) if mode == "incremental" else {},
+        cursor=cursor or current_settings().now().replace(tzinfo=timezone.utc).isoformat(),
+        aging=aging_rows(report).assign(report_date=state.today),
+        requests=requests,
+        summary=SyncReport(mode, settings.realm_id, state.today, requests),
+    )
+
+
+SOURCE = Source(
+    name=NAME,
+    label="QuickBooks Online",
+    entities=(*BOOK_ENTITIES, Entity("source_refs", ("entity", "ref_id"))),
+    company=company,
+    fetch=fetch,
+    infers_autopay=True,
+    connector=Connector(
+        settings=read_settings, status=settings_status, is_connected=is_connected,
+        authorization_url=authorization_url, connect=connect_with_redirect, check=check_connection,
+    ),
+)

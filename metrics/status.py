@@ -1,0 +1,63 @@
+"""What a database holds: its companies and their home currency, row counts, date ranges and
+the runs that wrote them (`python -m etl info`, the Data & sync page)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pandas as pd
+
+import models
+from core.errors import InputError
+from core.schema import BOOK_TABLES, SCHEMA_VERSION
+
+
+def companies(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """source, company_id, name, home_currency, data_through of every company in the file."""
+    return models.frame(con, "companies")
+
+
+def home_currency(con: duckdb.DuckDBPyConnection) -> str:
+    """The one home currency every figure is in; refuses a file whose companies have several."""
+    currencies = sorted(set(companies(con)["home_currency"]))
+    if len(currencies) > 1:
+        raise InputError(f"the database holds companies in {', '.join(currencies)}; totals across them would mix currencies")
+    return currencies[0] if currencies else "USD"
+
+
+def books_span(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:
+    """The first posted invoice's date, and the date the books run to (None when empty)."""
+    [(first_invoice, data_through)] = models.rows(con, "books_span")
+    return first_invoice, data_through
+
+
+def sync_history(con: duckdb.DuckDBPyConnection, as_of: date | None = None, limit: int = 20) -> pd.DataFrame:
+    """The latest runs of every source, newest first (as_of is accepted for a uniform signature, unused)."""
+    return models.frame(con, "sync_history", {"limit": limit})
+
+
+def database_summary(con: duckdb.DuckDBPyConnection) -> dict:
+    """A JSON-ready description of every company in the file."""
+    described = []
+    for row in models.frame(con, "company_summary", book_tables=list(BOOK_TABLES)).to_dict("records"):
+        row = {key: _plain(value) for key, value in row.items()}
+        described.append(
+            {
+                **{key: row[key] for key in ("source", "company_id", "name", "home_currency", "data_through")},
+                "counts": {table: int(row[table]) for table in BOOK_TABLES},
+                "first_invoice": row["first_invoice"],
+                "last_invoice": row["last_invoice"],
+                "last_sync": None if row["sync_status"] is None else {
+                    key: row[f"sync_{key}"] for key in ("kind", "status", "started_at", "finished_at", "error")
+                },
+            }
+        )
+    return {"schema_version": SCHEMA_VERSION, "companies": described}
+
+
+def _plain(value):
+    """Dates and timestamps as ISO text, missing values as None: ready for JSON."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else value

@@ -1,0 +1,6 @@
+-- The latest $limit runs of every source, newest first, with how long each took.
+SELECT run_id, source, company_id, origin, kind, status, started_at, finished_at,
+       date_diff('millisecond', started_at, finished_at) / 1000 AS seconds, requests, counts, error
+FROM sync_runs
+ORDER BY run_id DESC
+LIMIT $limit
