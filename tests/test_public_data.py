@@ -11,17 +11,21 @@ from pathlib import Path
 import pytest
 
 from core.db import read_only
-from etl.sources.ibm_sample import read_books, read_rows
+from etl.sources.ibm_sample import read_rows
 from metrics import aging_buckets, invoice_payment_days
-from tests.books import load_books
+from tests.test_cli import etl
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "public" / "WA_Fn-UseC_-Accounts-Receivable.csv"
 
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
-    company, books = read_books(SAMPLE)
-    return load_books(tmp_path_factory.mktemp("ibm") / "ibm.duckdb", books, company), read_rows(SAMPLE)
+    """The sample imported as a user would: `python -m etl import ibm-sample FILE`."""
+    db = tmp_path_factory.mktemp("ibm") / "ibm.duckdb"
+    done = etl("import", "ibm-sample", str(SAMPLE), "--db", str(db))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "IBM A/R sample: 100 customers, 2,466 invoices, 2,466 payments, 2,466 applications."
+    return db, read_rows(SAMPLE)
 
 
 def test_every_invoice_days_to_settle_and_days_late_match_the_file(loaded):
@@ -48,3 +52,16 @@ def test_open_balance_at_a_date_matches_the_file(loaded, as_of):
     assert sum(buckets["amount"], start=Decimal("0.00")) == expected > 0
     assert sum(buckets["amount"].iloc[1:], start=Decimal("0.00")) == overdue
     assert buckets["invoices"].sum() == is_open.sum()
+
+
+def test_another_file_is_refused_naming_what_is_missing(loaded, tmp_path):
+    db, _ = loaded
+    other = tmp_path / "invoices.csv"
+    other.write_text("invoice,amount\nI1,10.00\n")
+    with read_only(db) as con:
+        before = con.execute("SELECT count(*), sum(total) FROM invoices").fetchall()
+    refused = etl("import", "ibm-sample", str(other), "--db", str(db))
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(f"error: {other}: not the IBM A/R sample (missing columns: countryCode, customerID")
+    with read_only(db) as con:
+        assert con.execute("SELECT count(*), sum(total) FROM invoices").fetchall() == before

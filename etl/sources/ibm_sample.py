@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import InputError
-from etl.batch import Company
+from etl.batch import BOOK_ENTITIES, Batch, Company, Importer, Progress, Source, SourceState
 
 COMPANY = Company("file", "ibm-ar-sample", "IBM A/R sample")
 
@@ -65,3 +65,19 @@ def read_books(path: Path) -> tuple[Company, dict[str, pd.DataFrame]]:
         }),
     }
     return Company(COMPANY.source, COMPANY.company_id, COMPANY.name, data_through=max(settled)), books
+
+
+def fetch(path: Path, state: SourceState, progress: Progress) -> Batch:
+    progress(0.0, f"Reading {Path(path).name}")
+    company, books = read_books(Path(path))
+    return Batch(company, kind="import", complete=True, rows=books)
+
+
+SOURCE = Source(
+    name="ibm_sample",
+    label="IBM A/R sample",
+    entities=BOOK_ENTITIES,
+    company=lambda path, companies: COMPANY,
+    fetch=fetch,
+    importer=Importer("ibm-sample", lambda file, **options: Path(file)),
+)
