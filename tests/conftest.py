@@ -2,8 +2,10 @@ from datetime import date
 
 import pytest
 
+from core.tokens import TokenStore
 from etl import pipeline
 from etl.sources import demo
+from tests.quickbooks_ledger import running_server
 
 DEMO_AS_OF = date(2026, 11, 25)
 
@@ -28,3 +30,20 @@ def demo_db(tmp_path_factory):
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     build_demo(path)
     return path
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """The QuickBooks look-alike on 127.0.0.1 serving tests/quickbooks_ledger.py's ledger."""
+    yield from running_server(monkeypatch, acme_invoices=24)
+
+
+@pytest.fixture
+def big_server(monkeypatch):
+    """The same ledger with 2,520 Acme invoices: three pages of 1,000."""
+    yield from running_server(monkeypatch, acme_invoices=2520)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return TokenStore(tmp_path / "tokens")

@@ -65,6 +65,34 @@ def test_summary_and_forecast(tmp_path):
     assert all(isinstance(value, Decimal) for value in forecast["mrr"])
 
 
+# Delinquent MRR counts clients with an invoice more than 30 days past due at the as-of date. Monthly
+# agreements billed on the 1st, due the same day, February 2025 to March 2026:
+#   K 100.00 a month; its 2025-02 invoice was paid 2025-06-15 (58 days past due a year before the
+#     as-of date, on 2025-03-31), all others on the day: not delinquent at 2026-03-31
+#   L 200.00 a month; its 2026-02 invoice is unpaid: 58 days past due at 2026-03-31
+# So delinquent MRR is 200.00 at 2026-03-31 (not 300.00: K was late a year ago, not now), 100.00 at
+# 2025-05-31 (K's February invoice 119 days past due) and 0.00 at 2025-06-30.
+def test_delinquent_mrr_counts_only_what_is_late_now(tmp_path):
+    months = [date(2025 + (1 + n) // 12, (1 + n) % 12 + 1, 1) for n in range(14)]
+    invoices, payments, applications = [], [], []
+    for client, amount in (("K", "100.00"), ("L", "200.00")):
+        for n, day in enumerate(months):
+            invoice = f"I{client}{n}"
+            invoices.append({"invoice_id": invoice, "customer_id": client, "txn_date": day, "due_date": day,
+                             "total": amount, "recurring_template_id": f"S-{client}"})
+            paid = date(2025, 6, 15) if (client, n) == ("K", 0) else None if (client, day) == ("L", date(2026, 2, 1)) else day
+            if paid is not None and paid <= AS_OF:
+                payments.append({"payment_id": f"P{invoice}", "customer_id": client, "txn_date": paid, "amount": amount})
+                applications.append({"application_id": f"A{invoice}", "invoice_id": invoice, "payment_id": f"P{invoice}",
+                                     "applied_on": paid, "amount": amount})
+    path = write_book(tmp_path / "d.duckdb", [{"customer_id": c, "name": c} for c in "KL"], invoices, payments,
+                      applications=applications)
+    with read_only(path) as con:
+        assert recurring_revenue_summary(con, AS_OF).iloc[0]["delinquent_mrr"] == Decimal("200.00")
+        assert recurring_revenue_summary(con, date(2025, 6, 30)).iloc[0]["delinquent_mrr"] == Decimal("0.00")
+        assert recurring_revenue_summary(con, date(2025, 5, 31)).iloc[0]["delinquent_mrr"] == Decimal("100.00")
+
+
 # Without schedule ids: W bills 100.00, 104.00, 98.00 a month apart (within 10 % and 5 days) ->
 # recurring; Y only twice; Z three times but 150.00 in the middle; V quarterly 900.00 x 3.
 def test_recognition_rule(tmp_path):
