@@ -73,7 +73,7 @@ def read_settings(reader: Settings | None = None) -> QuickBooksSettings:
     if missing:
         raise SettingsError(
             f"QuickBooks is not configured: set {', '.join(missing)} (environment variables or "
-            ".streamlit/secrets.toml). See docs/quickbooks.md, 'Connect a company'."
+            ".streamlit/secrets.toml). See docs/sources/quickbooks.md, 'Connect a company'."
         )
     present = {name: value for name, value in values.items() if value is not None}
     return QuickBooksSettings(**present, token_folder=reader.token_folder())
