@@ -24,8 +24,6 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
-from openpyxl import load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
 
 from core.errors import InputError
 from etl.batch import Batch, Entity, Importer, Progress, Source, SourceState, company_in_file
@@ -121,6 +119,9 @@ class ImportReport:
 
 
 def _cells_of_workbook(name: str, content: bytes) -> list[list]:
+    from openpyxl import load_workbook  # only for .xlsx files: most rosters are CSV
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
         sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, IndexError):

@@ -32,9 +32,12 @@ def read_rows(path: Path) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in rows.columns]
     if missing:
         raise InputError(f"{path}: not the IBM A/R sample (missing columns: {', '.join(missing)})")
-    for column in ("PaperlessDate", "InvoiceDate", "DueDate", "SettledDate"):
-        rows[column] = pd.to_datetime(rows[column], format="%m/%d/%Y").dt.date
-    rows["InvoiceAmount"] = rows["InvoiceAmount"].map(Decimal)
+    try:
+        for column in ("PaperlessDate", "InvoiceDate", "DueDate", "SettledDate"):
+            rows[column] = pd.to_datetime(rows[column], format="%m/%d/%Y").dt.date
+        rows["InvoiceAmount"] = rows["InvoiceAmount"].map(Decimal)
+    except (ValueError, ArithmeticError) as exc:
+        raise InputError(f"{path}: not the IBM A/R sample as published ({exc})") from None
     return rows
 
 
