@@ -117,3 +117,14 @@ def test_clients_page_lists_the_worklist(monkeypatch, demo_db):
     table = page.dataframe[0].value
     assert table["customer"].tolist() == worklist["customer"].tolist()
     assert table["overdue"].iloc[0] == float(worklist["overdue"].iloc[0])
+
+
+def test_companies_in_two_home_currencies_are_refused_clearly(monkeypatch, tmp_path):
+    from etl.batch import Company
+    from tests.books import SAMPLE_CUSTOMERS, write_book
+
+    db = write_book(tmp_path / "two.duckdb", SAMPLE_CUSTOMERS)
+    write_book(db, SAMPLE_CUSTOMERS, company=Company("test", "c2", "Maple MSP", home_currency="CAD"))
+    app = run_app(monkeypatch, db)
+    assert not app.exception and not app.metric
+    assert app.error[0].value == "the database holds companies in CAD, USD; totals across them would mix currencies"

@@ -120,6 +120,14 @@ def test_reimports_record_changes_as_dated_history(db, tmp_path):
                                 ("C1", "imported", date(2026, 4, 1), None, "disabled", "ach")]
 
 
+def test_a_change_on_the_day_a_period_opened_replaces_it(db, tmp_path):
+    import_roster(db, str(write_csv(tmp_path, "customer,autopay,method\nAcme Dental,yes,card\n")), imported_on=date(2026, 5, 1))
+    corrected = write_csv(tmp_path, "customer,autopay,method\nAcme Dental,yes,ach\n", name="corrected.csv")
+    report = import_roster(db, str(corrected), imported_on=date(2026, 5, 1))  # the same day: a correction
+    assert (report.periods_opened, report.periods_closed) == (1, 1)
+    assert history(db) == [("C1", "imported", date(2026, 5, 1), None, "enabled", "ach")]
+
+
 BAD_FILES = [
     ("bad-date.csv", b"Customer,Autopay,Enrolled On\nAcme Dental,yes,2026-01-05\nCedar CPA,yes,2026-02-30\n",
      "bad-date.csv row 3, column 'Enrolled On': '2026-02-30' is not a date: write it as YYYY-MM-DD (or M/D/YYYY)"),

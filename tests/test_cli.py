@@ -55,3 +55,12 @@ def test_foreign_file_is_refused_with_exit_2(tmp_path):
     result = etl("info", "--db", str(db))
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: {db} is a DuckDB file from something else (tables: t)")
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(demo_db):
+    """`python -m etl report ... | head`: the pipe closes before the report is written."""
+    process = subprocess.Popen([sys.executable, "-m", "etl", "report", "aging", "--db", str(demo_db), "--format", "csv"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    assert process.wait(timeout=120) == 0
+    assert process.stderr.read() == ""

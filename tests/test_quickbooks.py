@@ -1,14 +1,6 @@
 """The QuickBooks connector end to end: the real intuitlib and python-quickbooks clients against
 the QuickBooks-compatible server in tests/qbo_server.py, writing a real DuckDB file. The ledger
-(tests/quickbooks_ledger.py, report date 2026-11-25):
-  Acme       24 invoices of 10.00 (2,520 for the paging test; 2024-01-01 onwards, Net 30), all paid but the last 20;
-             one payment of 30.00 covers three of them; a 15.00 overpayment is unapplied
-  Birch      parent of Birch Annex; Annex owes INV-B1 200.00 due 2026-10-15 (41 days past due: 31-60),
-             of which a 50.00 credit memo was applied through a zero-amount payment -> 150.00
-  Cedar      CAD customer: INV-C1 1,000.00 CAD at 0.73 due 2026-11-10 (15 days past due) -> 730.00 USD
-  Dormant    inactive but owes INV-D1 80.00 due 2026-06-01 (177 days past due: 91+)
-  plus a voided Acme invoice and a deleted one.
-"""
+and its figures are in tests/quickbooks_ledger.py."""
 
 import os
 import subprocess
