@@ -222,6 +222,23 @@ MIGRATIONS: list[tuple[str, str]] = [
                                                 WHEN 'demo' THEN 'demo' ELSE source END;
         """,
     ),
+    (
+        "document types of A/R items, and warnings on runs",
+        """
+        -- Real books carry A/R items that are not invoices: a journal entry that charges a customer,
+        -- a cheque refunding a customer's credit, a statement charge. They age and get paid like
+        -- invoices, but they are not sales. 'invoice' | 'journal_entry' | 'refund' | 'statement_charge'.
+        ALTER TABLE invoices ADD COLUMN doc_type VARCHAR DEFAULT 'invoice';
+        -- Credit from a journal entry crediting a customer's A/R beside credit memos:
+        -- 'credit_memo' | 'journal_entry'.
+        ALTER TABLE credit_memos ADD COLUMN doc_type VARCHAR DEFAULT 'credit_memo';
+        -- Money received by a payment, a bank deposit credited to a customer, or a deposit taken
+        -- on the invoice itself: 'payment' | 'deposit' | 'invoice_deposit'.
+        ALTER TABLE payments ADD COLUMN doc_type VARCHAR DEFAULT 'payment';
+        -- What was merely odd in a run (loaded anyway), one sentence each.
+        ALTER TABLE sync_runs ADD COLUMN warnings JSON;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

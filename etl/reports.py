@@ -52,7 +52,7 @@ def report_date(con: duckdb.DuckDBPyConnection, asked: date | None, today: date)
     if first is None:
         raise InputError("the database holds no invoices yet: run `python -m etl demo` or a sync first")
     if as_of < first:
-        raise InputError(f"as-of date {as_of} is before the first invoice ({first}); choose {first} or later")
+        raise InputError(f"as-of date {as_of} is before the first transaction ({first}); choose {first} or later")
     return as_of
 
 

@@ -27,9 +27,10 @@ def home_currency(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def books_span(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:
-    """The first posted invoice's date, and the date the books run to (None when empty)."""
-    [(first_invoice, data_through)] = models.rows(con, "books_span")
-    return first_invoice, data_through
+    """The first posted transaction's date (invoice, payment or credit memo), and the date the
+    books run to (None when empty)."""
+    [(first_transaction, data_through)] = models.rows(con, "books_span")
+    return first_transaction, data_through
 
 
 def sync_history(con: duckdb.DuckDBPyConnection, as_of: date | None = None, limit: int = 20) -> pd.DataFrame:

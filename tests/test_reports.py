@@ -84,7 +84,7 @@ def test_as_of_defaults_to_the_date_the_data_runs_to(sample_db):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--as-of", "2025-01-01"], "error: as-of date 2025-01-01 is before the first invoice (2025-11-01); choose 2025-11-01 or later"),
+        (["--as-of", "2025-01-01"], "error: as-of date 2025-01-01 is before the first transaction (2025-11-01); choose 2025-11-01 or later"),
         (["--basis", "paid"], "python -m etl report: error: argument --basis: invalid choice: 'paid' (choose from 'due', 'invoice') (see --help)"),
         (["--as-of", "31/03/2026"], "python -m etl report: error: argument --as-of: '31/03/2026' is not a date: use YYYY-MM-DD (see --help)"),
     ],

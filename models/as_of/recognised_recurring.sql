@@ -8,7 +8,7 @@
 -- (invoice, cadence it recurs at).
 WITH candidates AS (
     SELECT source, company_id, customer_id, invoice_id, txn_date, home_total
-    FROM {{ ref('posted_invoices') }}
+    FROM {{ ref('sales_invoices') }}
     WHERE recurring_template_id IS NULL AND total > 0
       AND txn_date <= (SELECT max(as_of) FROM {{ ref('as_of_dates') }})
 ),
