@@ -102,7 +102,8 @@ class Connector:
     settings from the one settings reader; `status(reader)` says which settings are present
     (never their values); `is_connected(settings)`, `authorization_url(settings)` and
     `connect(settings, redirect_url) -> company id` run the sign-in; `check(settings)` proves a
-    stored connection still works and says so in a sentence."""
+    stored connection still works and says so in a sentence; `saved_token(settings)` says when the
+    connection's refresh token was saved and when it lapses (a core.tokens.Connection, or None)."""
 
     settings: Callable[[Any], Any]
     status: Callable[[Any], dict[str, bool]]
@@ -110,6 +111,8 @@ class Connector:
     authorization_url: Callable[[Any], str]
     connect: Callable[[Any, str], str]
     check: Callable[[Any], str]
+    saved_token: Callable[[Any], Any]
+    warn_days: int = 14  # warn when the token lapses in fewer days than this
 
 
 @dataclass(frozen=True)

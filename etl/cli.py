@@ -14,8 +14,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from core.db import connect_for_write, database_path, read_only
-from core.errors import LedgerlightError
+from core.errors import InputError, LedgerlightError
 from core.settings import settings
+from core.tokens import TokenStore
 from etl import pipeline, reports, sources
 from etl.sources.demo import DemoSettings
 from metrics import database_summary
@@ -151,6 +152,12 @@ def _run_info(args: argparse.Namespace, console: Console) -> None:
         summary = database_summary(con)
     finally:
         con.close()
+    today = settings().today()
+    tokens = TokenStore().connections()
+    summary["connections"] = [
+        {"source": c.source, "company_id": c.company_id, "token_saved_at": c.saved_at and c.saved_at.isoformat(),
+         "token_expires_at": c.expires_at and c.expires_at.isoformat(), "token_days_left": c.days_left(today)}
+        for c in tokens]
     if args.format == "json":
         print(json.dumps(summary, indent=2))
         return
@@ -169,6 +176,8 @@ def _run_info(args: argparse.Namespace, console: Console) -> None:
         if sync:
             console.print(f"Last run: {sync['kind']} {sync['status']} at {sync['finished_at'] or sync['started_at']}"
                           + (f" — {sync['error']}" if sync["error"] else ""))
+    for token in tokens:
+        console.print(f"{token.source} {token.company_id}: {token.describe(today)}")
 
 
 def _run_report(args: argparse.Namespace, console: Console) -> None:
@@ -207,8 +216,12 @@ def _run_connect(args: argparse.Namespace, console: Console) -> None:
         return
     redirect_url = args.redirect_url
     if redirect_url is None:
-        console.print(f"Sign in to {source.label} and choose the company:\n" + connector.authorization_url(chosen))
-        redirect_url = input("Then paste the whole address you were redirected to: ").strip()
+        console.print(f"Sign in to {source.label} and choose the company:")
+        print(connector.authorization_url(chosen), flush=True)  # whole, on one line, to copy
+        try:
+            redirect_url = input("Then paste the whole address you were redirected to: ").strip()
+        except EOFError:
+            raise InputError("no address was pasted: run `python -m etl connect ...` again, or pass --redirect-url") from None
     company_id = connector.connect(chosen, redirect_url)
     console.print(f"Connected {source.label} company {company_id}. Next: python -m etl sync {source.name}")
 

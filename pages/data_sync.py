@@ -40,6 +40,10 @@ def connect_and_sync(source) -> None:
                     st.error(str(exc))
         return
     st.success(f"Company {source.company(chosen, None).company_id} is connected.", icon=":material/link:")
+    token = connector.saved_token(chosen)
+    if token is not None:
+        left = token.days_left(ctx.today)
+        (st.warning if left is not None and left < connector.warn_days else st.caption)(token.describe(ctx.today))
     full = st.toggle("Re-read everything (full sync)", value=False, key=f"{source.name}_full")
     if st.button("Sync now", type="primary", key=f"{source.name}_sync"):
         result = shell.run_source(source, chosen, full=full)

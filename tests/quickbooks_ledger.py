@@ -75,7 +75,8 @@ def tick(server: QuickBooksServer) -> None:
 def settings_for(server, store: TokenStore, **overrides) -> QuickBooksSettings:
     values = dict(client_id=server.client_id, client_secret=server.client_secret, redirect_uri=server.redirect_uri,
                   realm_id=server.realm_id, environment=server.discovery_url, api_base=server.api_base,
-                  refresh_token="rt-0", company_name="Test MSP", token_folder=store.folder, backoff=0.01)
+                  refresh_token="rt-0", company_name="Test MSP", token_folder=store.folder, backoff=0.01,
+                  throttle_wait=0.05)
     return QuickBooksSettings(**{**values, **overrides})
 
 

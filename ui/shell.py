@@ -43,6 +43,7 @@ PAGES = [
 class Context:
     db: Path
     as_of: date
+    today: date
     data_through: date
     company_names: tuple[str, ...]
     home_currency: str
@@ -121,6 +122,7 @@ def prepare(page_title: str) -> Context:
     context = Context(
         db=db,
         as_of=as_of,
+        today=settings().today(),
         data_through=default_as_of,
         company_names=tuple(held["name"]),
         home_currency=home_currency,

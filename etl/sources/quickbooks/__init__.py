@@ -20,12 +20,13 @@ from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 
-from core.errors import SyncError
+from core.errors import SettingsError, SyncError
 from core.settings import settings as current_settings
 from etl.batch import BOOK_ENTITIES, Batch, Company, Connector, Entity, Progress, Source, SourceState
 from etl.sources.quickbooks import mapping
 from etl.sources.quickbooks.api import (
     PAGE_SIZE,
+    TOKEN_WARNING_DAYS,
     SOURCE as NAME,
     QuickBooksConnection,
     QuickBooksSettings,
@@ -34,6 +35,7 @@ from etl.sources.quickbooks.api import (
     connect_with_redirect,
     is_connected,
     read_settings,
+    saved_token,
     settings_status,
 )
 
@@ -63,8 +65,11 @@ class SyncReport:
 
 
 def company(settings: QuickBooksSettings, companies=None, today: date | None = None) -> Company:
+    if settings.realm_id is None:
+        raise SettingsError("no QuickBooks company is connected yet: run `python -m etl connect quickbooks` "
+                            "(or set QBO_REALM_ID and QBO_REFRESH_TOKEN)")
     return Company(NAME, settings.realm_id, settings.company_name or f"QuickBooks company {settings.realm_id}",
-                   settings.home_currency, data_through=today)
+                   settings.home_currency or "USD", data_through=today)
 
 
 def _cursor_is_fresh(cursor: str, today: date) -> bool:
@@ -148,8 +153,9 @@ def _read_everything(connection: QuickBooksConnection, progress: Progress) -> tu
     for number, entity in enumerate(entities):
         at = 0.05 + 0.8 * number / len(entities)
         progress(at, f"Fetching {entity} records")
+        where = " WHERE Active IN (true, false)" if entity == "Customer" else ""  # else only active ones
         fetched[entity], server_time = connection.query_all(
-            entity, lambda n, e=entity: progress(at, f"Fetching {e}: {n:,}"))
+            entity, where, lambda n, e=entity: progress(at, f"Fetching {e}: {n:,}"))
         cursor = cursor or server_time
     return fetched, cursor
 
@@ -157,19 +163,24 @@ def _read_everything(connection: QuickBooksConnection, progress: Progress) -> tu
 def fetch(settings: QuickBooksSettings, state: SourceState, progress: Progress) -> Batch:
     """Everything changed since the last sync (or everything), and QuickBooks' own aging today."""
     mode = "incremental" if state.cursor and _cursor_is_fresh(state.cursor, state.today) else "full"
-    connection = None
+    connection, reached = None, [0.0]
+
+    def step(fraction: float, text: str) -> None:
+        reached[0] = fraction
+        progress(fraction, text)
+
     try:
-        progress(0.02, "Connecting to QuickBooks")
-        connection = QuickBooksConnection(settings)
+        step(0.02, "Connecting to QuickBooks")
+        connection = QuickBooksConnection(settings, tell=lambda text: progress(reached[0], text))
         fetched, cursor = {}, None
         if mode == "incremental":
-            progress(0.1, "Fetching changes since the last sync")
+            step(0.1, "Fetching changes since the last sync")
             fetched, cursor = connection.changes_since(REFS + BOOK_RECORDS, state.cursor)
             if any(len(records) >= PAGE_SIZE for records in fetched.values()):
                 mode = "full"  # a full CDC block may be cut short: start over from a full read
         if mode == "full":
-            fetched, cursor = _read_everything(connection, progress)
-        progress(0.88, "Fetching QuickBooks' A/R aging for reconciliation")
+            fetched, cursor = _read_everything(connection, step)
+        step(0.88, "Fetching QuickBooks' A/R aging for reconciliation")
         report = connection.aged_receivables(state.today)
     except SyncError as exc:
         exc.kind, exc.requests = mode, dict(connection.requests) if connection else {}
@@ -199,5 +210,6 @@ SOURCE = Source(
     connector=Connector(
         settings=read_settings, status=settings_status, is_connected=is_connected,
         authorization_url=authorization_url, connect=connect_with_redirect, check=check_connection,
+        saved_token=saved_token, warn_days=TOKEN_WARNING_DAYS,
     ),
 )

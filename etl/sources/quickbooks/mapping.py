@@ -8,14 +8,25 @@ field would look like a real zero.
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from core.errors import SyncError
 
 CENT = Decimal("0.01")
 _INTERVALS = {"Weekly": ("week", 1), "Monthly": ("month", 1), "Yearly": ("year", 1)}
 
 
-def money(value) -> Decimal:
-    return Decimal(str(value if value is not None else 0)).quantize(CENT, rounding=ROUND_HALF_UP)
+def _problem(record: dict, entity: str, field: str, what: str) -> SyncError:
+    number = f" ({record['DocNumber']})" if record.get("DocNumber") else ""
+    return SyncError(f"QuickBooks {entity} {record.get('Id', '?')}{number}: {field} {what}; correct it in "
+                     "QuickBooks and sync again (nothing was written)")
+
+
+def money(value, record: dict | None = None, entity: str = "", field: str = "") -> Decimal:
+    try:
+        return Decimal(str(value if value is not None else 0)).quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        raise _problem(record or {}, entity, field, f"is {value!r}, not an amount") from None
 
 
 def _rate(record: dict) -> Decimal:
@@ -24,6 +35,23 @@ def _rate(record: dict) -> Decimal:
 
 def _day(value: str | None) -> date | None:
     return date.fromisoformat(value[:10]) if value else None
+
+
+def _required_day(record: dict, entity: str, field: str = "TxnDate") -> date:
+    try:
+        day = _day(record.get(field))
+    except ValueError:
+        raise _problem(record, entity, field, f"is {record.get(field)!r}, not a date") from None
+    if day is None:
+        raise _problem(record, entity, field, "is missing")
+    return day
+
+
+def _customer(record: dict, entity: str) -> str:
+    customer = _ref(record, "CustomerRef")
+    if not customer:
+        raise _problem(record, entity, "CustomerRef", "is missing (every A/R item belongs to a customer)")
+    return customer
 
 
 def _updated(record: dict) -> datetime | None:
@@ -53,25 +81,29 @@ def customer_row(record: dict, term_names: dict[str, str], home_currency: str) -
 
 
 def is_voided(record: dict) -> bool:
-    # QuickBooks keeps a voided transaction with zero amounts and *prepends* "Voided" to the note.
-    return (record.get("PrivateNote") or "").startswith("Voided")
+    """QuickBooks keeps a voided transaction with its total and every line zeroed, and *prepends*
+    "Voided" to its note. A note alone decides nothing: "Voided cheque replaced by ACH" on a live
+    500.00 invoice is a note."""
+    amounts = [record.get("TotalAmt"), *(line.get("Amount") for line in record.get("Line", []))]
+    zeroed = all(Decimal(str(amount or 0)) == 0 for amount in amounts)
+    return zeroed and (record.get("PrivateNote") or "").startswith("Voided")
 
 
 def invoice_row(record: dict, term_names: dict[str, str], home_currency: str) -> dict:
-    total, rate = money(record.get("TotalAmt")), _rate(record)
+    total, rate = money(record.get("TotalAmt"), record, "Invoice", "TotalAmt"), _rate(record)
     home_total = record.get("HomeTotalAmt")
     template = _ref(record, "RecurDataRef")
     return {
         "invoice_id": record["Id"],
         "doc_number": record.get("DocNumber"),
-        "customer_id": _ref(record, "CustomerRef"),
-        "txn_date": _day(record["TxnDate"]),
+        "customer_id": _customer(record, "Invoice"),
+        "txn_date": _required_day(record, "Invoice"),
         "due_date": _day(record.get("DueDate")),
         "terms": term_names.get(_ref(record, "SalesTermRef")),
         "total": total,
         "currency": _currency(record, home_currency),
         "exchange_rate": rate,
-        "home_total": money(home_total) if home_total is not None else money(total * rate),
+        "home_total": money(home_total, record, "Invoice", "HomeTotalAmt") if home_total is not None else money(total * rate),
         "status": "voided" if is_voided(record) else "posted",
         "recurring_template_id": template,
         "kind": "recurring" if template else "other",
@@ -97,10 +129,10 @@ def payment_method_kind(method: dict | None) -> str:
 def payment_row(record: dict, methods: dict[str, dict], home_currency: str) -> dict:
     return {
         "payment_id": record["Id"],
-        "customer_id": _ref(record, "CustomerRef"),
-        "txn_date": _day(record["TxnDate"]),
-        "amount": money(record.get("TotalAmt")),
-        "unapplied_amount": money(record.get("UnappliedAmt")),
+        "customer_id": _customer(record, "Payment"),
+        "txn_date": _required_day(record, "Payment"),
+        "amount": money(record.get("TotalAmt"), record, "Payment", "TotalAmt"),
+        "unapplied_amount": money(record.get("UnappliedAmt"), record, "Payment", "UnappliedAmt"),
         "method": payment_method_kind(methods.get(_ref(record, "PaymentMethodRef"))),
         "currency": _currency(record, home_currency),
         "exchange_rate": _rate(record),
@@ -113,10 +145,10 @@ def credit_memo_row(record: dict, home_currency: str) -> dict:
     remaining = record.get("RemainingCredit", record.get("Balance"))
     return {
         "credit_memo_id": record["Id"],
-        "customer_id": _ref(record, "CustomerRef"),
-        "txn_date": _day(record["TxnDate"]),
-        "total": money(record.get("TotalAmt")),
-        "unapplied_amount": money(remaining),
+        "customer_id": _customer(record, "CreditMemo"),
+        "txn_date": _required_day(record, "CreditMemo"),
+        "total": money(record.get("TotalAmt"), record, "CreditMemo", "TotalAmt"),
+        "unapplied_amount": money(remaining, record, "CreditMemo", "RemainingCredit"),
         "currency": _currency(record, home_currency),
         "exchange_rate": _rate(record),
         "status": "voided" if is_voided(record) else "posted",
@@ -134,14 +166,14 @@ def payment_applications(record: dict) -> list[dict]:
     invoice_parts: list[list] = []
     credit_parts: list[list] = []
     for line in record.get("Line", []):
-        amount = money(line.get("Amount"))
+        amount = money(line.get("Amount"), record, "Payment", "Line.Amount")
         for link in line.get("LinkedTxn", []):
             if link.get("TxnType") == "Invoice":
                 invoice_parts.append([link["TxnId"], amount])
             elif link.get("TxnType") == "CreditMemo":
                 credit_parts.append([link["TxnId"], amount])
 
-    applied_on = _day(record["TxnDate"])
+    applied_on = _required_day(record, "Payment")
     rows = []
 
     def add(invoice_id: str, amount: Decimal, credit_memo_id: str | None) -> None:
