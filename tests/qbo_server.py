@@ -791,6 +791,18 @@ class _Ledger:
             self._touch_targets(payment.lines)
             return self._store("Payment", payment)
 
+    def edit_credit_memo(self, credit_memo_id, *, total=None, txn_date=None, private_note=None):
+        """Change a credit memo's total (not below what has been applied), date or note."""
+        with self._lock:
+            memo = self._get("CreditMemo", credit_memo_id)
+            if total is not None:
+                if _money(total) < self._applied_to(("CreditMemo", memo.id, None)):
+                    raise ValueError("a credit memo total cannot drop below what has been applied from it")
+                memo.total = _money(total)
+            memo.txn_date = memo.txn_date if txn_date is None else _as_date(txn_date)
+            memo.private_note = memo.private_note if private_note is None else private_note
+            self._touch(memo)
+
     def void_credit_memo(self, credit_memo_id):
         """Void a credit memo (QBO's UI can; its API cannot, §7): zeroed, unlinked, "Voided" prepended."""
         with self._lock:
@@ -836,6 +848,24 @@ class _Ledger:
                                     self._currency(currency), Decimal(str(exchange_rate)), private_note,
                                     bool(adjustment), self._meta())
             return self._store("JournalEntry", journal)
+
+    def edit_journal_entry(self, journal_entry_id, *, txn_date=None, private_note=None, amount=None):
+        """Change a journal entry's date, note, or (two-line entries only) the amount of both lines;
+        an amount below what payments apply from it is refused."""
+        with self._lock:
+            journal = self._get("JournalEntry", journal_entry_id)
+            if amount is not None:
+                if len(journal.lines) != 2:
+                    raise ValueError("only a two-line journal entry can change its amount here")
+                amount = _money(amount)
+                for line in journal.lines:
+                    if self._is_ar(line.account_id) and amount < self._applied_to(("JournalEntry", journal.id, line.id)):
+                        raise ValueError("a journal entry cannot drop below what has been applied from it")
+                for line in journal.lines:
+                    line.amount = amount
+            journal.txn_date = journal.txn_date if txn_date is None else _as_date(txn_date)
+            journal.private_note = journal.private_note if private_note is None else private_note
+            self._touch(journal)
 
     def add_journal_charge(self, customer_id, txn_date, amount, *, account_id=SALES_INCOME, **options) -> str:
         """A charge by journal entry (e.g. a late fee): Debit A/R for the customer, Credit `account_id`."""

@@ -864,3 +864,34 @@ def test_a_429_storm_with_and_without_retry_after_counts_every_request(server):
     assert answer.status_code == 200
     assert server.requests["query"] == 4 + 3 + 5
     assert [kind for kind, _, _ in server.request_log].count("query") == 12
+
+
+def test_every_kind_of_change_shows_in_cdc_with_its_sync_token(server):
+    """CDC returns the full payload of every changed object and a Deleted stub for deleted
+    transactions (Intuit, 'Change data capture operation'); every edit bumps SyncToken."""
+    acme = server.add_customer("Acme")
+    invoice = server.add_invoice(acme, date(2026, 11, 1), "90.00")
+    memo = server.add_credit_memo(acme, date(2026, 11, 2), "30.00")
+    journal = server.add_journal_credit(acme, date(2026, 11, 3), "20.00")
+    deposit = server.add_customer_deposit(acme, date(2026, 11, 4), "5.00")
+    since = NOW.isoformat()
+    server.now = NOW + timedelta(minutes=1)
+    server.edit_credit_memo(memo, total="35.00")
+    server.edit_journal_entry(journal, amount="25.00")
+    server.delete_deposit(deposit)
+    server.add_payment(acme, date(2026, 11, 5), "0", {invoice: "25.00", ("JournalEntry", journal): "25.00"})
+    with pytest.raises(ValueError):
+        server.edit_journal_entry(journal, amount="10.00")
+    qb = connect(server)
+
+    entities = "Invoice,CreditMemo,JournalEntry,Deposit,Payment"
+    blocks = qb.change_data_capture(entities, since)["CDCResponse"][0]["QueryResponse"]
+    changed = {name: [(row["Id"], row.get("SyncToken"), row.get("status")) for row in block[name]]
+               for block, name in zip(blocks, entities.split(",")) if name in block}
+    assert changed["Invoice"] == [(invoice, "1", None)]
+    assert changed["CreditMemo"] == [(memo, "1", None)]
+    assert changed["JournalEntry"] == [(journal, "2", None)]
+    assert changed["Deposit"] == [(deposit, None, "Deleted")]
+    assert len(changed["Payment"]) == 1
+    assert (one(qb, "Invoice", invoice)["Balance"], one(qb, "CreditMemo", memo)["RemainingCredit"]) == (D("65"), D("35"))
+    assert one(qb, "Customer", acme)["Balance"] == D("30")   # 65.00 owed - 35.00 credit
