@@ -288,7 +288,6 @@ class _JournalLine:
     account_id: str
     amount: Decimal
     customer_id: str | None
-    description: str | None
 
 
 @dataclass
@@ -311,7 +310,6 @@ class _AccountLine:
     amount: Decimal
     account_id: str
     customer_id: str | None
-    description: str | None
 
 
 @dataclass
@@ -834,15 +832,12 @@ class _Ledger:
                     raise ValueError(f"a journal line is a Debit or a Credit, not {line[0]!r}")
                 customer_id = _optional_id(customer[0]) if customer else None
                 journal_lines.append(_JournalLine(str(number), posting, str(account_id), _money(amount),
-                                                  customer_id, None))
-            self._check_account_lines(journal_lines)
+                                                  customer_id))
+            self._check_account_lines(journal_lines, "journal entry")
             debits = sum((l.amount for l in journal_lines if l.posting == "Debit"), ZERO)
             credits = sum((l.amount for l in journal_lines if l.posting == "Credit"), ZERO)
             if debits != credits or not debits:
                 raise ValueError(f"journal entry debits {debits} and credits {credits} must be equal and not 0")
-            owners = [l.customer_id for l in journal_lines if self._is_ar(l.account_id)]
-            if len(owners) != len(set(owners)):
-                raise ValueError("a customer has at most one A/R line per journal entry")
             journal = _JournalEntry(self._new_id("JournalEntry"), _as_date(txn_date),
                                     doc_number or self._new_doc_number("JournalEntry"), journal_lines,
                                     self._currency(currency), Decimal(str(exchange_rate)), private_note,
@@ -897,7 +892,7 @@ class _Ledger:
         customer_id); a line on A/R with a customer is money received from that customer (§4)."""
         with self._lock:
             deposit_lines = [self._account_line(number, line) for number, line in enumerate(lines, start=1)]
-            self._check_account_lines(deposit_lines)
+            self._check_account_lines(deposit_lines, "deposit")
             deposit = _Deposit(self._new_id("Deposit"), _as_date(txn_date), deposit_lines, str(account_id),
                                self._currency(currency), Decimal(str(exchange_rate)), private_note, self._meta())
             return self._store("Deposit", deposit)
@@ -917,10 +912,7 @@ class _Ledger:
             raise ValueError("payment_type is Cash, Check or CreditCard; only CreditCard can be a credit")
         with self._lock:
             purchase_lines = [self._account_line(number, line) for number, line in enumerate(lines, start=1)]
-            self._check_account_lines(purchase_lines)
-            owners = [line.customer_id for line in purchase_lines if self._is_ar(line.account_id)]
-            if len(owners) != len(set(owners)):
-                raise ValueError("a customer has at most one A/R line per purchase")
+            owners = self._check_account_lines(purchase_lines, "purchase")
             account_id = account_id or (CREDIT_CARD if payment_type == "CreditCard" else CHECKING)
             payee_id = _optional_id(payee_id) or (owners[0] if owners else None)
             purchase = _Purchase(self._new_id("Purchase"), _as_date(txn_date), payment_type, bool(credit),
@@ -990,9 +982,11 @@ class _Ledger:
     def _account_line(self, number: int, line) -> _AccountLine:
         account_id, amount, *customer = line
         return _AccountLine(str(number), _money(amount), str(account_id),
-                            _optional_id(customer[0]) if customer else None, None)
+                            _optional_id(customer[0]) if customer else None)
 
-    def _check_account_lines(self, lines):
+    def _check_account_lines(self, lines, what: str) -> list[str]:
+        """Lines post positive amounts to existing accounts, and an A/R line names its customer,
+        one A/R line per customer (so a Payment link finds its line, §1). Returns those customers."""
         for line in lines:
             self._get("Account", line.account_id)
             if line.amount <= 0:
@@ -1001,6 +995,10 @@ class _Ledger:
                 self._get("Customer", line.customer_id)
             elif self._is_ar(line.account_id):
                 raise ValueError("a line on an A/R account needs a customer")
+        owners = [line.customer_id for line in lines if self._is_ar(line.account_id)]
+        if len(owners) != len(set(owners)):
+            raise ValueError(f"a customer has at most one A/R line per {what}")
+        return owners
 
     # ---- links between payments and what they apply ----------------------------------------------------
 
@@ -1331,7 +1329,7 @@ class _Ledger:
             detail = {"PostingType": line.posting, "AccountRef": self._account_ref(line.account_id)}
             if line.customer_id:
                 detail["Entity"] = {"Type": "Customer", "EntityRef": self._customer_ref(line.customer_id)}
-            lines.append({"Id": line.id, "Description": line.description or journal.private_note or "",
+            lines.append({"Id": line.id, "Description": journal.private_note or "",
                           "Amount": line.amount, "DetailType": "JournalEntryLineDetail",
                           "JournalEntryLineDetail": detail})
         body = {**self._common(journal), "DocNumber": journal.doc_number, "TxnDate": journal.txn_date.isoformat(),
