@@ -237,6 +237,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE payments ADD COLUMN doc_type VARCHAR DEFAULT 'payment';
         -- What was merely odd in a run (loaded anyway), one sentence each.
         ALTER TABLE sync_runs ADD COLUMN warnings JSON;
+        -- The source record a row was derived from, e.g. 'Payment:77' for the applications a
+        -- QuickBooks payment's lines make, 'JournalEntry:160' for the A/R items of a journal
+        -- entry: when that record changes or goes, every row it made is replaced.
+        ALTER TABLE applications ADD COLUMN made_by VARCHAR;
+        ALTER TABLE invoices ADD COLUMN made_by VARCHAR;
+        ALTER TABLE payments ADD COLUMN made_by VARCHAR;
+        ALTER TABLE credit_memos ADD COLUMN made_by VARCHAR;
+        UPDATE applications SET made_by = 'Payment:' || payment_id WHERE source = 'quickbooks';
+        -- A credit whose unapplied part the source does not state (a journal entry crediting a
+        -- customer, a bank deposit) has none: ledgerlight derives it from the applications.
+        ALTER TABLE payments ALTER COLUMN unapplied_amount DROP NOT NULL;
+        ALTER TABLE credit_memos ALTER COLUMN unapplied_amount DROP NOT NULL;
         """,
     ),
 ]

@@ -58,16 +58,17 @@ class Entity:
     batch is the whole truth for the source's rows, so they are replaced; 'merge' — rows are
     upserted by key and `Batch.deleted` removes some. `owned`: the rows of the table that are
     this source's, beyond the company (e.g. `(("origin", "autopay_roster"),)` in a table several
-    sources share); nothing else is ever touched. `parent`: (table, key column, named alike in
-    both tables) of a record whose rows these are part of (a payment's applications): when the
-    parent changes or goes in an incremental batch, its rows are replaced by the batch's. `cursor`: the field incremental reads follow, for the docs.
+    sources share); nothing else is ever touched. `made_by`: the column naming the source record a
+    row was derived from (a QuickBooks payment's applications, a journal entry's A/R items): in a
+    batch that is not complete, every row made by a record the batch read (`Batch.remade`) is
+    replaced by the batch's. `cursor`: the field incremental reads follow, for the docs.
     """
 
     table: str
     key: tuple[str, ...]
     disposition: str = "replace"
     owned: tuple[tuple[str, str], ...] = ()
-    parent: tuple[str, str] | None = None
+    made_by: str | None = None
     cursor: str | None = None
 
     def __post_init__(self) -> None:
@@ -78,20 +79,24 @@ class Entity:
 @dataclass
 class Batch:
     """Everything one run of a source read: rows per table, natural keys deleted at the source
-    (one DataFrame of key columns per table), the cursor the next incremental run starts from,
+    (one DataFrame of key columns per table), the source records it read again whose derived rows
+    it replaces (`remade`, e.g. 'Payment:77'), the cursor the next incremental run starts from,
     and the source's own A/R aging if it has one (report_date, customer_id, customer, bucket,
     amount). `complete`: the batch holds all of the source's rows, not only changes. `kind`
-    names the run in the log ('full', 'incremental', 'import', 'demo'). `summary`: what the
-    caller is told (the source's own report of the run)."""
+    names the run in the log ('full', 'incremental', 'import', 'demo'). `warnings`: what was odd
+    but loaded anyway, one sentence each. `summary`: what the caller is told (the source's own
+    report of the run)."""
 
     company: Company
     kind: str
     complete: bool
     rows: dict[str, pd.DataFrame] = field(default_factory=dict)
     deleted: dict[str, pd.DataFrame] = field(default_factory=dict)
+    remade: list[str] = field(default_factory=list)
     cursor: str | None = None
     aging: pd.DataFrame | None = None
     requests: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     summary: Any = None
 
 
@@ -166,13 +171,13 @@ class SourceState:
 
 
 # The canonical book tables with their natural keys, in load order (parents first): what a source
-# of a company's books (the demo, QuickBooks, a file export) writes. A payment's applications are
-# part of it: a changed payment's applications are replaced by what its lines say now.
+# of a company's books (the demo, QuickBooks, a file export) writes. A row derived from a source
+# record (a payment's applications) names it in `made_by`: a changed record's rows are replaced.
 BOOK_ENTITIES = (
     Entity("customers", ("customer_id",), cursor="updated_at"),
-    Entity("invoices", ("invoice_id",), cursor="updated_at"),
-    Entity("payments", ("payment_id",), cursor="updated_at"),
-    Entity("credit_memos", ("credit_memo_id",), cursor="updated_at"),
-    Entity("applications", ("application_id",), parent=("payments", "payment_id")),
+    Entity("invoices", ("invoice_id",), made_by="made_by", cursor="updated_at"),
+    Entity("payments", ("payment_id",), made_by="made_by", cursor="updated_at"),
+    Entity("credit_memos", ("credit_memo_id",), made_by="made_by", cursor="updated_at"),
+    Entity("applications", ("application_id",), made_by="made_by"),
     Entity("recurring_schedules", ("schedule_id",), cursor="updated_at"),
 )

@@ -33,8 +33,10 @@ from core.settings import settings as current_settings
 from etl.batch import Batch, Company, Progress, Source, SourceState, company_in_file, no_progress
 
 DEMO_SOURCE = "demo"
-# Tables whose deleted records stay, marked: a deleted transaction counts nowhere but is kept.
-_KEPT_WHEN_DELETED = ("invoices", "payments", "credit_memos")
+# What a record deleted at the source leaves: a deleted transaction stays, marked, and counts
+# nowhere; a deleted (or merged-away) customer stays, inactive, for the transactions that name it.
+_KEPT_WHEN_DELETED = {"invoices": "status = 'deleted'", "payments": "status = 'deleted'",
+                      "credit_memos": "status = 'deleted'", "customers": "active = false"}
 # Every table that holds one company's rows, in load order (parents first).
 COMPANY_TABLES = (*BOOK_TABLES, "source_refs", "source_aging")
 
@@ -129,12 +131,12 @@ def _start_run(con, company: Company, origin: str, kind: str) -> int:
 
 
 def _finish_run(con, run_id: int, status: str, counts: dict | None = None, requests: dict | None = None,
-                cursor: str | None = None, error: str | None = None) -> None:
+                cursor: str | None = None, error: str | None = None, warnings: list[str] | None = None) -> None:
     con.execute(
-        "UPDATE sync_runs SET finished_at = ?, status = ?, counts = ?, requests = ?, error = ?, cursor = ? "
-        "WHERE run_id = ?",
+        "UPDATE sync_runs SET finished_at = ?, status = ?, counts = ?, requests = ?, error = ?, cursor = ?, "
+        "warnings = ? WHERE run_id = ?",
         [current_settings().now(), status, json.dumps(counts or {}), sum((requests or {}).values()), error,
-         cursor if status == "succeeded" else None, run_id],
+         cursor if status == "succeeded" else None, json.dumps(warnings) if warnings else None, run_id],
     )
 
 
@@ -167,7 +169,7 @@ def write(db, source: Source, batch: Batch, since_run: int | None = None) -> Run
                 raise BooksError(f"could not write what the {source.label} sent ({str(exc).splitlines()[0]}); "
                                  "nothing was loaded") from exc
             raise
-        _finish_run(con, run_id, "succeeded", counts, batch.requests, batch.cursor)
+        _finish_run(con, run_id, "succeeded", counts, batch.requests, batch.cursor, warnings=batch.warnings)
     finally:
         con.close()
     return RunResult(run_id, source.name, batch.company, batch.kind, counts, batch.requests, batch.summary)
@@ -192,8 +194,8 @@ def _write_batch(con, source: Source, batch: Batch) -> dict[str, int]:
         rows = batch.rows.get(entity.table, pd.DataFrame())
         if batch.complete and entity.disposition == "replace":
             _delete_owned(con, company, entity.table, owned)
-        elif entity.parent is not None:
-            _delete_children(con, company, entity, batch)
+        elif entity.made_by is not None and batch.remade:
+            _delete_remade(con, company, entity, batch.remade)
         deleted = batch.deleted.get(entity.table)
         if deleted is not None and not deleted.empty:
             counts[f"{entity.table}_deleted"] = _mark_deleted(con, company, entity.table, deleted, owned)
@@ -225,15 +227,12 @@ def _delete_owned(con, company: Company, table: str, owned: dict[str, str]) -> N
     con.execute(f"DELETE FROM {table} WHERE {where}", params)
 
 
-def _delete_children(con, company: Company, entity, batch: Batch) -> None:
-    """A changed or deleted parent's rows (a payment's applications) are replaced by the batch's."""
-    parent_table, column = entity.parent
-    parents = [key for frame in (batch.rows.get(parent_table), batch.deleted.get(parent_table))
-               if frame is not None and not frame.empty for key in frame[column]]
-    if parents:
-        where, params = _scope(company, dict(entity.owned))
-        con.execute(f"DELETE FROM {entity.table} WHERE {where} AND list_contains($parents, {column})",
-                    {**params, "parents": parents})
+def _delete_remade(con, company: Company, entity, remade: list[str]) -> None:
+    """Rows derived from a source record the batch read again (a changed payment's applications)
+    go: the batch holds what the record makes now."""
+    where, params = _scope(company, dict(entity.owned))
+    con.execute(f"DELETE FROM {entity.table} WHERE {where} AND list_contains($remade, {entity.made_by})",
+                {**params, "remade": list(remade)})
 
 
 def _table_columns(con, table: str) -> list[tuple[str, str, int, int]]:
@@ -278,7 +277,7 @@ def _mark_deleted(con, company: Company, table: str, keys: pd.DataFrame, owned: 
     deleted = keys.copy()  # noqa: F841 (DuckDB scans it by name)
     matches = " AND ".join(f"t.{column} = d.{column}" for column in keys.columns)
     if table in _KEPT_WHEN_DELETED:
-        con.execute(f"UPDATE {table} t SET status = 'deleted' FROM deleted d WHERE {where} AND {matches}", params)
+        con.execute(f"UPDATE {table} t SET {_KEPT_WHEN_DELETED[table]} FROM deleted d WHERE {where} AND {matches}", params)
     else:
         con.execute(f"DELETE FROM {table} t USING deleted d WHERE {where} AND {matches}", params)
     return len(keys)

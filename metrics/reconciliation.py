@@ -1,9 +1,10 @@
-"""Honesty check: ledgerlight's aging against the source's own report.
+"""Honesty check: ledgerlight's aging against the source's own report, like with like.
 
-QuickBooks' A/R Aging nets a customer's unapplied payments and credits into the customer's
-row; ledgerlight lists them apart. So the comparison takes ledgerlight's Current and Total
-less the customer's unapplied credit (where QuickBooks puts them); the other buckets compare
-as they are. Customers are compared unrolled: QuickBooks reports each sub-customer's own row.
+QuickBooks' A/R Aging nets a customer's unapplied payments and credits into the customer's row,
+each in the bucket of its own date (a credit has no due date), and ages journal-entry charges and
+refunds by their date; ledgerlight lists credits apart. So the comparison takes, in each bucket,
+ledgerlight's open items less the customer's credits of that age, and its total less all of the
+customer's credit. Customers are compared unrolled: QuickBooks reports each sub-customer's own row.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import duckdb
 import pandas as pd
 
 import models
-from metrics.aging import ZERO, aging_by_customer
+from metrics.aging import ZERO, aging_by_customer, bucket_labels, credit_aging_by_customer
 
 COMPARED = ["ledgerlight", "source", "difference"]
 
@@ -41,10 +42,16 @@ def reconciliation_with_source(
     theirs["bucket"] = theirs["bucket"].map(normalised_bucket)
     report_date = theirs["report_date"].iloc[0]
 
+    keys = ["source", "company_id", "customer_id"]
     ours = aging_by_customer(con, report_date, roll_up=False)
     ours = ours[(ours["source"] == source) & ours["company_id"].isin(theirs["company_id"].unique())]
-    for column in ("current", "total"):
-        ours[column] = ours[column] - ours["unapplied_credit"]
+    credits = credit_aging_by_customer(con, report_date).set_index(keys)
+    labels = bucket_labels()
+    ours = ours.set_index(keys)
+    for label in labels:
+        ours[label] = [amount - credits[label].get(key, ZERO) for key, amount in ours[label].items()]
+    ours["total"] = ours["total"] - ours["unapplied_credit"]
+    ours = ours.reset_index()
     buckets = [b for b in theirs["bucket"].unique() if b in ours.columns]
     per_customer = ours.melt(id_vars=["company_id", "customer_id", "customer"], value_vars=buckets,
                              var_name="bucket", value_name="ledgerlight")

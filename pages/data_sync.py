@@ -75,4 +75,10 @@ for source in shell.connectable_sources():
     reconciliation(source)
 
 st.subheader("Last runs")
-tables.show(shell.metric("sync_history"), key="runs")
+runs = shell.metric("sync_history")
+tables.show(runs.drop(columns="warnings"), key="runs")
+noted = runs[runs["warning_count"] > 0]
+if not noted.empty:
+    latest = noted.iloc[0]
+    with st.expander(f"Warnings of run {latest.run_id} ({latest.warning_count}): loaded anyway, worth a look"):
+        st.text("\n".join(shell.warnings_of(latest)))

@@ -45,9 +45,9 @@ Choices where QuickBooks' behaviour is undocumented or where a test server must 
 * The AgedReceivables report (§11) ages an invoice by its due date (by its date when
   `Preferences.ReportPrefs.CalcAgingReportFromTxnDate`), and journal-entry and purchase charges
   by their date. Credits (unapplied payments, unused credit memos, journal-entry, deposit and
-  credit-card-credit lines on A/R) are negative amounts on the customer: in the Current column
-  when `credit_aging="current"` (the default, which the product's reconciliation assumes) or in
-  the column of their own date when `credit_aging="date"` (what third parties report QBO does).
+  credit-card-credit lines on A/R) are negative amounts on the customer: in the column of their own
+  date when `credit_aging="date"` (the default: what third parties and issue 10's probe report
+  QBO does), or in the Current column when `credit_aging="current"`.
   `aging_method=Report_Date` counts only applications dated on or before the report date;
   `Current` counts every application (Intuit community article 1614518).
 * A customer's `Balance` is live, but a customer's `LastUpdatedTime` moves only when the
@@ -409,7 +409,7 @@ def _parse_error(detail: str) -> _QboFault:
 # --------------------------------------------------------------------------------------------
 
 class _Ledger:
-    credit_aging = "current"
+    credit_aging = "date"
 
     def __init__(self, now: datetime | None, *, home_currency: str = HOME_CURRENCY, multicurrency: bool = True,
                  company_name: str = "Test MSP", country: str = "US", credit_aging: str | None = None):
@@ -1897,7 +1897,7 @@ class QuickBooksServer(_Ledger):
                  multicurrency: bool = True, company_name: str = "Test MSP", country: str = "US",
                  credit_aging: str | None = None):
         """`home_currency`/`multicurrency` are what Preferences.CurrencyPrefs says (§9);
-        `credit_aging` is "current" (default) or "date": where the aging report puts credits (§11)."""
+        `credit_aging` is "date" (default) or "current": where the aging report puts credits (§11)."""
         super().__init__(now, home_currency=home_currency, multicurrency=multicurrency,
                          company_name=company_name, country=country, credit_aging=credit_aging)
         self.realm_id, self.client_id, self.client_secret = realm_id, client_id, client_secret

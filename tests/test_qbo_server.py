@@ -361,12 +361,13 @@ def test_aged_receivables_worked_by_hand(server):
     assert [c["ColTitle"] for c in report["Columns"]["Column"]] == \
         ["", "Current", "1 - 30", "31 - 60", "61 - 90", "91 and over", "Total"]
     assert report_rows(report) == {
-        # 100.00 - 40.00 paid by the report date = 60.00 in 31-60; the 20.00 unapplied in Current.
-        "Acme": ["-20.00", "", "60.00", "", "", "40.00"],
+        # 100.00 - 40.00 paid by the report date = 60.00 in 31-60; the 20.00 unapplied, received
+        # 11-20, is 5 days old: 1-30 (a credit is aged from its own date).
+        "Acme": ["", "-20.00", "60.00", "", "", "40.00"],
         "Acme West": ["80.00", "", "", "", "", "80.00"],
-        "Total Acme": ["60.00", "0.00", "60.00", "0.00", "0.00", "120.00"],
+        "Total Acme": ["80.00", "-20.00", "60.00", "0.00", "0.00", "120.00"],
         "Maple": ["", "", "", "", "150.00", "150.00"],    # 200.00 CAD x 0.75
-        "TOTAL": ["60.00", "0.00", "60.00", "0.00", "150.00", "270.00"],
+        "TOTAL": ["80.00", "-20.00", "60.00", "0.00", "150.00", "270.00"],
     }
     assert report["Rows"]["Row"][0]["type"] == "Section"
     assert report["Rows"]["Row"][-1]["group"] == "GrandTotal"
@@ -538,6 +539,7 @@ def test_a_deposit_line_on_ar_pays_two_invoices_through_a_zero_payment(server):
     """API reference, Deposit: a DepositLineDetail line with an Entity (the customer); on the A/R
     account it is money received. A 0.00 Payment links it (TxnLineId: "Required for Deposit") and
     the two invoices it pays (§4)."""
+    server.credit_aging = "current"  # the deposit apart from the invoices it will pay, in Current
     acme = server.add_customer("Acme")
     first = server.add_invoice(acme, date(2026, 10, 1), "50.00", due_date=date(2026, 10, 31))
     second = server.add_invoice(acme, date(2026, 10, 15), "25.00", due_date=date(2026, 11, 14))

@@ -37,7 +37,9 @@ def test_full_sync_maps_every_kind_of_record(big_server, store, tmp_path):
     result = run_sync(server, store, db)
     assert result.kind == "full"
     assert result.counts["invoices"] == 2520 + 4  # Acme, the voided one, Annex, Cedar, Dormant; the deleted one is gone
-    assert server.requests["query"] == 2 + 1 + 3 + 3 + 1 + 1  # Term, PaymentMethod, Customer, Invoice x3 pages, Payment x3, CreditMemo, RecurringTransaction
+    # Term, PaymentMethod, Account, Preferences, CompanyInfo, Customer, Invoice x3 pages, Payment x3,
+    # CreditMemo, JournalEntry, Deposit, Purchase, RecurringTransaction
+    assert server.requests["query"] == 3 + 2 + 1 + 3 + 3 + 4 + 1
     ids = server.ids
     assert rows(db, "SELECT name, parent_id, active, currency FROM customers WHERE customer_id IN (?, ?, ?) ORDER BY name",
                 [ids["annex"], ids["dormant"], ids["cedar"]]) == [

@@ -9,6 +9,7 @@ error's details (paths, tracebacks) off the page.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -155,6 +156,11 @@ def remember_autopay_what_if(customer_ids: list[str]) -> None:
 
 def remembered_autopay_what_if() -> list[str]:
     return st.session_state.get(_AUTOPAY_WHAT_IF, [])
+
+
+def warnings_of(run) -> list[str]:
+    """A run's warnings, one sentence each (they are stored as a JSON list)."""
+    return json.loads(run.warnings) if isinstance(run.warnings, str) else list(run.warnings or [])
 
 
 # --- sources -----------------------------------------------------------------------------------

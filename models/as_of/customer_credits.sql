@@ -24,7 +24,7 @@ used_by_date AS (
     GROUP BY ALL
 ),
 unapplied AS (
-    SELECT c.as_of, c.source, c.company_id, c.customer_id, c.kind, c.credit_id, c.exchange_rate,
+    SELECT c.as_of, c.source, c.company_id, c.customer_id, c.kind, c.credit_id, c.txn_date, c.exchange_rate,
            c.total - coalesce(u.used, 0) AS unapplied_amount
     FROM candidates c
     LEFT JOIN used_by_date u USING (as_of, source, company_id, kind, credit_id)

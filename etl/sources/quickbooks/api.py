@@ -54,6 +54,7 @@ class QuickBooksSettings:
     token_folder: Path | None = None
     backoff: float = 1.0  # seconds before the first retry of a server error, doubled each time
     throttle_wait: float = THROTTLE_WAIT_SECONDS  # a 429 without Retry-After waits this long
+    retry_after_cap: float = RETRY_AFTER_CAP_SECONDS  # a longer Retry-After is cut to this
     wait_budget: float = 900.0  # seconds a sync may spend waiting on QuickBooks in all
     timeout: float = 60.0  # seconds one request may take
 
@@ -122,9 +123,15 @@ class Patience:
 
     backoff: float = 1.0
     throttle_wait: float = THROTTLE_WAIT_SECONDS
+    retry_after_cap: float = RETRY_AFTER_CAP_SECONDS
     budget: float = 900.0
     timeout: float = 60.0
     tell: Callable[[str], None] = lambda text: None
+
+    @classmethod
+    def of(cls, settings: "QuickBooksSettings", tell: Callable[[str], None] = lambda text: None) -> "Patience":
+        return cls(settings.backoff, settings.throttle_wait, settings.retry_after_cap, settings.wait_budget,
+                   settings.timeout, tell)
     waited: float = 0.0
     attempts: Counter = field(default_factory=Counter)
 
@@ -132,7 +139,8 @@ class Patience:
         """Wait `seconds` if the budget allows; False when it does not."""
         if self.waited + seconds > self.budget:
             return False
-        self.tell(f"{why}: waiting {seconds:.0f} s before trying again")
+        shown = f"{seconds:.0f}" if seconds >= 1 else f"{seconds:.1f}"
+        self.tell(f"{why}: waiting {shown} s before trying again")
         time.sleep(seconds)
         self.waited += seconds
         return True
@@ -145,15 +153,16 @@ SERVER_ERROR_TRIES, CONNECTION_TRIES = 5, 3
 
 def _endpoint(url: str) -> str:
     path = urlparse(url).path
-    for marker, name in (("/query", "query"), ("/cdc", "cdc"), ("/reports/", "report"), ("/token", "token")):
+    for marker, name in (("/query", "query"), ("/cdc", "cdc"), ("/reports/", "report"), ("/token", "token"),
+                         ("openid", "discovery")):
         if marker in path:
             return name
     return "other"
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def _retry_after(response: requests.Response, cap: float) -> float | None:
     try:
-        return min(float(response.headers["Retry-After"]), RETRY_AFTER_CAP_SECONDS)
+        return min(float(response.headers["Retry-After"]), cap)
     except (KeyError, ValueError):
         return None
 
@@ -183,10 +192,11 @@ class _Patient(requests.Session):
             if response.status_code not in _RETRIED:
                 return response
             errors += 1
+            asked = _retry_after(response, self.patience.retry_after_cap)
             if response.status_code == 429:
-                seconds = _retry_after(response) or self.patience.throttle_wait
+                seconds = self.patience.throttle_wait if asked is None else asked
             else:
-                seconds = _retry_after(response) or self.patience.backoff * 2 ** (errors - 1)
+                seconds = self.patience.backoff * 2 ** (errors - 1) if asked is None else asked
             if (response.status_code != 429 and errors >= SERVER_ERROR_TRIES) or not self.patience.wait(
                     seconds, _RETRIED[response.status_code]):
                 return response
@@ -211,8 +221,7 @@ class _PatientAuthClient(_Patient, AuthClient):
 
 def _auth_client(settings: QuickBooksSettings, patience: Patience | None = None) -> AuthClient:
     try:
-        return _PatientAuthClient(settings, patience or Patience(settings.backoff, settings.throttle_wait,
-                                                                  settings.wait_budget, settings.timeout))
+        return _PatientAuthClient(settings, patience or Patience.of(settings))
     except (requests.RequestException, AuthClientError, ValueError, KeyError) as exc:
         raise SettingsError(
             f"could not read the OAuth discovery document for QBO_ENVIRONMENT={settings.environment!r} "
@@ -286,7 +295,7 @@ class QuickBooksConnection:
             raise SettingsError("no QuickBooks company is connected yet: run `python -m etl connect quickbooks` "
                                 "(or set QBO_REALM_ID and QBO_REFRESH_TOKEN)")
         self.settings, self.store = settings, settings.tokens
-        self.patience = Patience(settings.backoff, settings.throttle_wait, settings.wait_budget, settings.timeout, tell)
+        self.patience = Patience.of(settings, tell)
         self.requests = self.patience.attempts
         self.auth = _auth_client(settings, self.patience)
         token = self.store.get(SOURCE, settings.realm_id) or settings.refresh_token
