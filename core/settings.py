@@ -71,6 +71,20 @@ class Settings:
         """The file to use: an explicit path, else LEDGERLIGHT_DB, else data/ledgerlight.duckdb."""
         return Path(explicit or self.get("LEDGERLIGHT_DB") or DEFAULT_DB_PATH).expanduser()
 
+    def lock_wait(self, default: float) -> float:
+        """Seconds to wait for another process to let go of the database (LEDGERLIGHT_LOCK_WAIT),
+        else `default` (a reader waits 10 s, a run's write 60 s, a run for another run 120 s)."""
+        text = self.get("LEDGERLIGHT_LOCK_WAIT")
+        if text is None:
+            return default
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds <= 3600:
+            raise SettingsError(f"LEDGERLIGHT_LOCK_WAIT={text!r} is not a number of seconds from 0 to 3600")
+        return seconds
+
     def token_folder(self) -> Path:
         return Path(self.get("LEDGERLIGHT_TOKENS") or DEFAULT_TOKEN_DIR).expanduser()
 

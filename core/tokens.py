@@ -16,10 +16,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
+from core.errors import SyncError
 from core.settings import settings
 
 
@@ -103,6 +108,23 @@ class TokenStore:
                 continue
             found.append(Connection(name, company_id, _moment(record.get("saved_at")), _moment(record.get("expires_at"))))
         return found
+
+    @contextmanager
+    def locked(self, source: str, company_id: str) -> Iterator[None]:
+        """Hold the company's token for a refresh: two processes refreshing at once would both
+        spend the same token, and the source refuses the second. Read the token inside."""
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = FileLock(self.folder / f".{source}-{company_id}.lock")
+        wait = settings().lock_wait(120.0)
+        try:
+            lock.acquire(timeout=wait)
+        except Timeout:
+            raise SyncError(f"another process has been refreshing the {source} token of company {company_id} for "
+                            f"more than {wait:.0f} s; nothing was written: try again when it has finished") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def begin_sign_in(self, source: str, state: str) -> None:
         self._write(self.folder / f".{source}-sign-in.json", {"state": state, "started_at": settings().now().isoformat()})

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+from contextlib import contextmanager
 from datetime import date
 
 from rich.console import Console
@@ -126,28 +127,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _progress_bar(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True)
+@contextmanager
+def _progress(label: str):
+    """A progress listener `(fraction, text)` for long work: a bar on a terminal; elsewhere (cron,
+    a pipe) one line on stderr each time the text changes, so a log shows where a run was."""
+    if sys.stderr.isatty():
+        columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(label, total=1.0)
+            yield lambda fraction, text: bar.update(task, completed=fraction, description=text)
+        return
+    said = [None]
+
+    def line(fraction: float, text: str) -> None:
+        if text != said[0]:
+            said[0] = text
+            print(f"progress {fraction:4.0%} {text}", file=sys.stderr, flush=True)
+    line(0.0, label)
+    yield line
 
 
-def _run_with_progress(console: Console, label: str, work):
-    """Run `work(progress)` with a bar on the terminal that the work's progress reports drive."""
-    with _progress_bar(console) as bar:
-        task = bar.add_task(label, total=1.0)
-        return work(lambda fraction, text: bar.update(task, completed=fraction, description=text))
+def _run_with_progress(label: str, work):
+    """Run `work(progress)` with `_progress` listening."""
+    with _progress(label) as listener:
+        return work(listener)
 
 
 def _run_demo(args: argparse.Namespace, console: Console) -> None:
     path = database_path(args.db)
     demo = DemoSettings(args.as_of or settings().today(), args.seed, args.clients, args.months)
-    result = _run_with_progress(console, "Building the demo company",
+    result = _run_with_progress("Building the demo company",
                                 lambda progress: pipeline.run(path, sources.get("demo"), demo, progress))
     print(f"Demo company written to {path} as of {demo.as_of}: "
           + ", ".join(f"{n:,} {table}" for table, n in result.counts.items()))
 
 
 def _run_info(args: argparse.Namespace, console: Console) -> None:
-    con = connect_for_write(args.db)  # also upgrades an older file in place
+    con = connect_for_write(args.db, verify=True, create=False)  # also upgrades an older file in place
     try:
         summary = database_summary(con)
     finally:
@@ -188,12 +204,11 @@ def _run_report(args: argparse.Namespace, console: Console) -> None:
 
 
 def _run_backtest(args: argparse.Namespace, console: Console) -> None:
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
-    with read_only(args.db) as con, Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        con.execute("SET enable_progress_bar = false")  # rich draws the progress
+    label = "Replaying the forecast at each cut-off"
+    with read_only(args.db) as con, _progress(label) as listener:
+        con.execute("SET enable_progress_bar = false")  # ours reports the cut-offs
         as_of = reports.report_date(con, args.as_of, settings().today())
-        task = progress.add_task("Replaying the forecast at each cut-off", total=26)
-        summary = reports.backtest_report(con, as_of, lambda done, total: progress.update(task, completed=done, total=total))
+        summary = reports.backtest_report(con, as_of, lambda done, total: listener(done / total, f"{label}: {done} of {total}"))
     if args.format == "json":
         print(json.dumps(summary, indent=2))
         return
@@ -229,7 +244,7 @@ def _run_connect(args: argparse.Namespace, console: Console) -> None:
 def _run_sync(args: argparse.Namespace, console: Console) -> None:
     source = sources.get(args.source)
     chosen = source.connector.settings(settings())
-    result = _run_with_progress(console, f"Syncing {source.label}", lambda progress: pipeline.run(
+    result = _run_with_progress(f"Syncing {source.label}", lambda progress: pipeline.run(
         database_path(args.db), source, chosen, progress, full=args.full))
     print(result.describe())
 

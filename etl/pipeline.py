@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -26,13 +27,17 @@ import pandas as pd
 import pyarrow as pa
 
 import models
-from core.db import connect_for_write, database_path, query_frame, read_only
+from core import file_checks
+from core.db import connect_for_write, database_path, query_frame, read_only, rollback_quietly
 from core.errors import BooksError, InputError, LedgerlightError, SyncError
 from core.schema import BOOK_TABLES, INFERENCE_ORIGIN
+from core.run_lock import one_run_at_a_time
 from core.settings import settings as current_settings
 from etl.batch import Batch, Company, Progress, Source, SourceState, company_in_file, no_progress
 
 DEMO_SOURCE = "demo"
+WRITE_LOCK_WAIT = 60.0  # how long a run's write waits for readers (a long report) to let go of the file
+_DIED = "stopped before it finished: the process running it ended (killed, crashed or out of disk space); nothing it read was written"
 # What a record deleted at the source leaves: a deleted transaction stays, marked, and counts
 # nowhere; a deleted (or merged-away) customer stays, inactive, for the transactions that name it.
 _KEPT_WHEN_DELETED = {"invoices": "status = 'deleted'", "payments": "status = 'deleted'",
@@ -94,24 +99,48 @@ def _company_rows(path, company: Company):
 def run(db, source: Source, settings: Any, progress: Progress = no_progress, full: bool = False) -> RunResult:
     """One run of `source`: state, fetch, write. `full`: re-read everything, not only what
     changed since the last run. Any error leaves the file exactly as it was, plus a `failed`
-    run record with the reason, and is raised again."""
+    run record with the reason, and is raised again. Runs on one file take turns: a second
+    waits for the first (core/run_lock.py)."""
     path = database_path(db)
-    connect_for_write(path).close()  # creates or upgrades the file before anything is read
-    company = source.company(settings, _companies(path))
-    last_run_id, cursor = _last_run(path, company, source.name)
-    state = SourceState(current_settings().today(), company, None if full else cursor, _company_rows(path, company))
-    try:
-        batch = source.fetch(settings, state, progress)
-    except InputError:
-        raise  # a file or request refused before anything began: not a run
-    except Exception as exc:
-        kind = getattr(exc, "kind", None) or ("incremental" if state.cursor else "full")
-        _record_failed_run(path, company, source.name, kind, exc, getattr(exc, "requests", {}))
-        raise
-    progress(0.95, "Writing to the database")
-    result = write(path, source, batch, since_run=last_run_id)
+    file_checks.inspect(path, for_write=True)  # before the lock file is made beside it
+    with one_run_at_a_time(path, lambda text: progress(0.0, text)):
+        _prepare(path)
+        companies = _companies(path)
+        _refuse_demo_beside_real_books(source, companies, path)
+        company = source.company(settings, companies)
+        last_run_id, cursor = _last_run(path, company, source.name)
+        state = SourceState(current_settings().today(), company, None if full else cursor, _company_rows(path, company))
+        try:
+            batch = source.fetch(settings, state, progress)
+        except InputError:
+            raise  # a file or request refused before anything began: not a run
+        except Exception as exc:
+            kind = getattr(exc, "kind", None) or ("incremental" if state.cursor else "full")
+            _record_failed_run(path, company, source.name, kind, exc, getattr(exc, "requests", {}))
+            raise
+        progress(0.95, "Writing to the database")
+        result = write(path, source, batch, since_run=last_run_id)
     progress(1.0, "Done")
     return result
+
+
+def _prepare(path) -> None:
+    """Before a run reads anything: refuse a file that is not wholly ours and readable, upgrade
+    it, and close the records of runs whose process died (no run can hold the lock for them)."""
+    con = connect_for_write(path, verify=True, lock_wait=WRITE_LOCK_WAIT)
+    try:
+        con.execute("UPDATE sync_runs SET status = 'failed', finished_at = ?, error = ? WHERE status = 'running'",
+                    [current_settings().now(), _DIED])
+    finally:
+        con.close()
+
+
+def _refuse_demo_beside_real_books(source: Source, companies: pd.DataFrame, path) -> None:
+    real = companies[companies["source"] != DEMO_SOURCE]
+    if source.name == DEMO_SOURCE and not real.empty:
+        names = ", ".join(f"{row.name!r} ({row.source})" for row in real.itertuples())
+        raise InputError(f"{path} holds real books ({names}); the demo would be added beside them. Build it into "
+                         f"a file of its own: python -m etl demo --db {Path(path).with_name(Path(path).stem + '-demo.duckdb')}")
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -141,7 +170,10 @@ def _finish_run(con, run_id: int, status: str, counts: dict | None = None, reque
 
 
 def _record_failed_run(path, company: Company, origin: str, kind: str, exc: BaseException, requests: dict) -> None:
-    con = connect_for_write(path)
+    try:
+        con = connect_for_write(path, lock_wait=WRITE_LOCK_WAIT)
+    except LedgerlightError:
+        return  # the file cannot be opened to log it (full disk, held too long): the error itself says so
     try:
         _finish_run(con, _start_run(con, company, origin, kind), "failed", requests=requests, error=_error_text(exc))
     finally:
@@ -153,7 +185,8 @@ def write(db, source: Source, batch: Batch, since_run: int | None = None) -> Run
 
     `since_run`: the newest succeeded run of this source for the company when the batch was
     read; if another has succeeded since, the batch may be stale and is refused."""
-    con = connect_for_write(database_path(db))
+    path = database_path(db)
+    con = connect_for_write(path, lock_wait=WRITE_LOCK_WAIT)
     try:
         run_id = _start_run(con, batch.company, source.name, batch.kind)
         con.execute("BEGIN TRANSACTION")
@@ -163,16 +196,31 @@ def write(db, source: Source, batch: Batch, since_run: int | None = None) -> Run
             counts = _write_batch(con, source, batch)
             con.execute("COMMIT")
         except BaseException as exc:
-            con.execute("ROLLBACK")
-            _finish_run(con, run_id, "failed", requests=batch.requests, error=_error_text(exc))
-            if isinstance(exc, duckdb.Error):
-                raise BooksError(f"could not write what the {source.label} sent ({str(exc).splitlines()[0]}); "
-                                 "nothing was loaded") from exc
-            raise
+            rollback_quietly(con)
+            cause = _cause(exc, path, source)
+            try:
+                _finish_run(con, run_id, "failed", requests=batch.requests, error=_error_text(cause))
+            except duckdb.Error:
+                pass  # the file takes no more writes (a full disk): the next run closes this record
+            if cause is exc:
+                raise
+            raise cause from exc
         _finish_run(con, run_id, "succeeded", counts, batch.requests, batch.cursor, warnings=batch.warnings)
+    except duckdb.Error as exc:
+        raise _cause(exc, path, source) from exc
     finally:
         con.close()
     return RunResult(run_id, source.name, batch.company, batch.kind, counts, batch.requests, batch.summary)
+
+
+def _cause(exc: BaseException, path, source: Source) -> BaseException:
+    """What to tell of a failed write: the file's fault (disk full, corrupt) as such, any other
+    DuckDB error as books that could not be written."""
+    if not isinstance(exc, duckdb.Error):
+        return exc
+    if file_checks.is_file_fault(exc):
+        return file_checks.explain(exc, Path(path))
+    return BooksError(f"could not write what the {source.label} sent ({str(exc).splitlines()[0]}); nothing was loaded")
 
 
 def _refuse_if_overtaken(con, source: Source, company: Company, since_run: int) -> None:

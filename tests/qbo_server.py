@@ -1957,7 +1957,8 @@ class QuickBooksServer(_Ledger):
 
         endpoint: "query" | "cdc" | "report" | "token" | "read" | "discovery" | "any" ("any" = the
         next data or token request, never discovery). Options: retry_after (429, 429-xml, 503; any
-        number of seconds, e.g. 60), seconds (stall, default 5), code/message/detail/type
+        number of seconds, e.g. 60), seconds (stall, default 5), until (stall: a threading.Event that
+        ends it instead), code/message/detail/type
         (200-fault), rotated (token + truncated/reset: True if the server rotated the refresh token
         before the answer was damaged, so the client never learns the new one; default False, the
         damaged answer changes nothing). A storm is `times=N`. Every request, faulted or not, counts
@@ -1995,7 +1996,12 @@ class QuickBooksServer(_Ledger):
             self.request_log.append((kind, request.method, request.path + query))
         fault = self._take_fault(kind)
         if fault and fault.kind == "stall":
-            self._stopping.wait(fault.options.get("seconds", 5))
+            released = fault.options.get("until")
+            if released is not None:  # held until the test says so (or the server stops)
+                while not (released.wait(0.05) or self._stopping.is_set()):
+                    pass
+            else:
+                self._stopping.wait(fault.options.get("seconds", 5))
             fault = None
         if fault and fault.kind not in ("truncated", "reset"):
             return self._scripted_response(fault)

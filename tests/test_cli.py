@@ -54,7 +54,7 @@ def test_foreign_file_is_refused_with_exit_2(tmp_path):
     duckdb.connect(str(db)).execute("CREATE TABLE t (x INTEGER)").close()
     result = etl("info", "--db", str(db))
     assert result.returncode == 2
-    assert result.stderr.startswith(f"error: {db} is a DuckDB file from something else (tables: t)")
+    assert result.stderr.startswith(f"error: {db} is a DuckDB file from something else (it holds t)")
 
 
 def test_a_reader_that_goes_away_gets_no_traceback(demo_db):

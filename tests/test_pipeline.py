@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from core.db import read_only
-from core.errors import BooksError, SyncError
+from core.errors import BooksError, InputError, SyncError
 from core.schema import MANUAL_ORIGIN
 from etl import pipeline
 from etl.batch import Batch
@@ -120,10 +120,9 @@ def test_an_import_of_the_sample_keeps_the_quickbooks_company(books_beside_quick
                                      lambda: pipeline.run(db, ibm_sample.SOURCE, SAMPLE))
 
 
-def test_a_demo_rebuild_keeps_its_roster_its_manual_period_and_the_other_company(tmp_path):
+def test_a_demo_rebuild_keeps_its_roster_and_its_manual_period(tmp_path):
     db = tmp_path / "demo.duckdb"
-    pipeline.run(db, ibm_sample.SOURCE, SAMPLE)
-    build_demo(db, clients=8, months=6)  # beside real books only when built after them
+    build_demo(db, clients=8, months=6)
     company = demo.demo_company(DEMO_AS_OF)
     with read_only(db) as con:
         first, second = [name for (name,) in con.execute(
@@ -143,6 +142,20 @@ def test_the_first_real_books_remove_the_demo_and_nothing_else(tmp_path):
     assert count(db, "SELECT count(*) FROM companies") == 1  # the sample's: the demo gave way
     assert count(db, "SELECT count(*) FROM invoices WHERE source = 'demo'") == 0
     assert count(db, "SELECT count(*) FROM invoices") == 2466
+
+
+def test_the_demo_is_never_built_beside_real_books(books_beside_quickbooks):
+    db, qbo, _ = books_beside_quickbooks
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    with pytest.raises(InputError, match=f"holds real books \\('IBM A/R sample' \\(file\\), '{qbo.name}' \\(quickbooks\\)\\); "
+                                         "the demo would be added beside them") as refused:
+        build_demo(db, clients=5, months=3)
+    assert f"python -m etl demo --db {tmp_demo_name(db)}" in str(refused.value)
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def tmp_demo_name(db):
+    return db.with_name(f"{db.stem}-demo.duckdb")
 
 
 def test_a_batch_read_before_another_run_finished_is_refused(tmp_path):

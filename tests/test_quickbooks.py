@@ -2,7 +2,6 @@
 the QuickBooks-compatible server in tests/qbo_server.py, writing a real DuckDB file. The ledger
 and its figures are in tests/quickbooks_ledger.py."""
 
-import os
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from core.tokens import TokenStore
 from etl.sources.quickbooks.api import CONNECTION_TRIES, read_settings
 from metrics import aging_buckets, reconciliation_with_source
 from tests.conftest import build_demo
-from tests.quickbooks_ledger import REPORT_DATE, SERVER_NOW, run_sync, tick
+from tests.quickbooks_ledger import REPORT_DATE, SERVER_NOW, cli_environment, run_sync, tick
 
 D = Decimal
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,13 +186,6 @@ def test_settings_errors_name_the_setting(server, store, tmp_path):
         run_sync(server, store, tmp_path / "q.duckdb", realm_id="123")
     with pytest.raises(SyncError, match="refused the refresh token"):
         run_sync(server, TokenStore(tmp_path / "t2"), tmp_path / "q.duckdb", refresh_token="stale")
-
-
-def cli_environment(server, db) -> dict:
-    return {**os.environ, "QBO_CLIENT_ID": server.client_id, "QBO_CLIENT_SECRET": server.client_secret,
-            "QBO_REDIRECT_URI": server.redirect_uri, "QBO_REALM_ID": server.realm_id,
-            "QBO_ENVIRONMENT": server.discovery_url, "QBO_API_BASE": server.api_base,
-            "QBO_REFRESH_TOKEN": "rt-0", "LEDGERLIGHT_DB": str(db), "LEDGERLIGHT_TOKENS": str(db.parent / "tokens")}
 
 
 def test_cli_sync_and_its_errors(server, tmp_path):

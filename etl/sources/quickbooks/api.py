@@ -298,13 +298,7 @@ class QuickBooksConnection:
         self.patience = Patience.of(settings, tell)
         self.requests = self.patience.attempts
         self.auth = _auth_client(settings, self.patience)
-        token = self.store.get(SOURCE, settings.realm_id) or settings.refresh_token
-        if not token:
-            raise SettingsError(
-                f"no refresh token for QuickBooks company {settings.realm_id}: set QBO_REFRESH_TOKEN "
-                "or run `python -m etl connect quickbooks`"
-            )
-        self._refresh(token, fallback=self.store.previous(SOURCE, settings.realm_id))
+        self._renew()
         self.client = QuickBooks(
             auth_client=self.auth, refresh_token=self.auth.refresh_token, company_id=settings.realm_id,
             minorversion=MINOR_VERSION, use_decimal=True,
@@ -314,7 +308,17 @@ class QuickBooksConnection:
         if settings.api_base:
             self.client.api_url_v3 = self.client.sandbox_api_url_v3 = settings.api_base.rstrip("/")
 
-    def _refresh(self, token: str | None = None, fallback: str | None = None) -> None:
+    def _renew(self) -> None:
+        """Refresh from the newest saved token, holding it: another run may have rotated it."""
+        realm = self.settings.realm_id
+        with self.store.locked(SOURCE, realm):
+            token = self.store.get(SOURCE, realm) or self.settings.refresh_token
+            if not token:
+                raise SettingsError(f"no refresh token for QuickBooks company {realm}: set QBO_REFRESH_TOKEN "
+                                    "or run `python -m etl connect quickbooks`")
+            self._refresh(token, fallback=self.store.previous(SOURCE, realm))
+
+    def _refresh(self, token: str, fallback: str | None = None) -> None:
         try:
             self.auth.refresh(refresh_token=token)
         except AuthClientError as exc:
@@ -344,7 +348,7 @@ class QuickBooksConnection:
                         f"QuickBooks refused access to company {self.settings.realm_id}: {exc.message}. "
                         "Check QBO_REALM_ID and reconnect with `python -m etl connect quickbooks`."
                     ) from None
-                self._refresh()
+                self._renew()
             except QuickbooksException as exc:
                 if exc.error_code == 3100:  # the app has no access to this realm
                     raise SettingsError(
