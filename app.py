@@ -8,11 +8,11 @@ Overview: is cash healthy? Headline A/R figures, aging, the 12-month trend and c
 import streamlit as st
 
 from ui import charts, shell
-from ui.format import days, money, percent, ratio
+from ui.format import days, money, percent, plain, ratio
 
 ctx = shell.prepare("Overview")
 st.title("Overview")
-st.caption(f"As of **{ctx.as_of:%d %B %Y}** · {', '.join(ctx.company_names)} · amounts in {ctx.home_currency}")
+st.caption(f"As of **{ctx.as_of:%d %B %Y}** · {plain(', '.join(ctx.company_names))} · amounts in {ctx.home_currency}")
 
 summary = shell.metric("ar_summary").iloc[0]
 total, overdue, current = st.columns(3)

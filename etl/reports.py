@@ -3,7 +3,6 @@ contract (docs/cli.md, checked by tests/test_docs.py); money is a decimal string
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import date
 from decimal import Decimal
@@ -12,6 +11,7 @@ import duckdb
 import pandas as pd
 
 from core.errors import InputError
+from etl import exports
 from metrics import (
     aging_by_customer,
     autopay_adoption,
@@ -186,7 +186,5 @@ def render(report_name: str, report: dict, output_format: str) -> str:
         return json.dumps(report, indent=2)
     frame = pd.DataFrame(rows_of(report_name, report))
     if output_format == "csv":
-        buffer = io.StringIO()
-        frame.to_csv(buffer, index=False)
-        return buffer.getvalue()
+        return exports.csv_text(frame)
     return frame.to_string(index=False)

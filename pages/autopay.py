@@ -4,7 +4,7 @@ and what converting them would release. Rosters from payment portals are importe
 import streamlit as st
 
 from ui import charts, shell, tables
-from ui.format import days, money, percent, signed_days
+from ui.format import days, money, percent, plain, signed_days
 
 ctx = shell.prepare("Autopay")
 st.title("Autopay")
@@ -29,7 +29,7 @@ with st.expander("Import an autopay roster", icon=":material/upload_file:"):
         result = shell.run_source(roster, roster.importer.settings(
             upload.name, content=upload.getvalue(), mapping={k: v for k, v in mapping.items() if v}))
         if result is not None:
-            st.success(result.describe())
+            st.success(plain(result.describe()))
             if result.summary.unmatched:
                 st.warning("These rows matched no customer and were not imported: fix the name or use the customer id.")
                 st.dataframe([vars(row) for row in result.summary.unmatched], hide_index=True)

@@ -6,6 +6,7 @@ import streamlit as st
 from core.errors import LedgerlightError
 from core.settings import settings
 from ui import shell, tables
+from ui.format import plain
 
 ctx = shell.prepare("Data & sync")
 st.title("Data & sync")
@@ -20,7 +21,7 @@ def connect_and_sync(source) -> None:
     try:
         chosen = connector.settings(settings())
     except LedgerlightError as exc:
-        st.warning(str(exc))
+        st.warning(plain(exc))
         return
     if not connector.is_connected(chosen):
         st.info(f"{source.label} is not connected yet.")
@@ -29,17 +30,17 @@ def connect_and_sync(source) -> None:
             try:
                 st.session_state[link_key] = connector.authorization_url(chosen)
             except LedgerlightError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
         if link_key in st.session_state:
             st.link_button(f"Sign in to {source.label}", st.session_state[link_key])
             redirect_url = st.text_input(f"Paste the address {source.label} redirected you to", key=f"{source.name}_redirect")
             if redirect_url:
                 try:
-                    st.success(f"Connected {source.label} company {connector.connect(chosen, redirect_url)}.")
+                    st.success(f"Connected {source.label} company {plain(connector.connect(chosen, redirect_url))}.")
                 except LedgerlightError as exc:
-                    st.error(str(exc))
+                    st.error(plain(exc))
         return
-    st.success(f"Company {source.company(chosen, None).company_id} is connected.", icon=":material/link:")
+    st.success(f"Company {plain(source.company(chosen, None).company_id)} is connected.", icon=":material/link:")
     token = connector.saved_token(chosen)
     if token is not None:
         left = token.days_left(ctx.today)
@@ -48,7 +49,7 @@ def connect_and_sync(source) -> None:
     if st.button("Sync now", type="primary", key=f"{source.name}_sync"):
         result = shell.run_source(source, chosen, full=full)
         if result is not None:
-            st.success(result.describe())
+            st.success(plain(result.describe()))
 
 
 def reconciliation(source) -> None:

@@ -72,7 +72,7 @@ def test_foreign_database_is_reported_and_not_touched(monkeypatch, tmp_path):
     con.close()
     before = db.read_bytes()
     app = run_app(monkeypatch, db)
-    assert "books.duckdb is a DuckDB file from something else" in app.error[0].value
+    assert r"books\.duckdb is a DuckDB file from something else" in app.error[0].value  # shown as typed (escaped)
     assert not app.metric
     assert db.read_bytes() == before
 

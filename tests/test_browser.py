@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,10 +33,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def dashboard(demo_db):
+@contextmanager
+def serving(db: Path, **environ: str):
+    """`streamlit run app.py` on a free loopback port over `db`; yields its URL once it answers."""
     port = free_port()
-    env = {**os.environ, "LEDGERLIGHT_DB": str(demo_db), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    env = {**os.environ, "LEDGERLIGHT_DB": str(db), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **environ}
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
          f"--server.port={port}", "--server.address=127.0.0.1"],
@@ -56,6 +58,12 @@ def dashboard(demo_db):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def dashboard(demo_db):
+    with serving(demo_db) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

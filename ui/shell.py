@@ -25,6 +25,7 @@ from core.settings import settings
 from etl import pipeline, sources
 from etl.batch import Source
 from etl.sources.demo import DemoSettings
+from ui.format import plain
 
 _CONTEXT_KEY = "ledgerlight_context"
 _CHOSEN_AS_OF = "ledgerlight_as_of"  # a date the user picked; outlives page switches, unlike widget state
@@ -71,7 +72,7 @@ def _metric(name: str, db: str, version: tuple[int, int], as_of: date, options: 
 
 
 def _stop_with(exc: LedgerlightError):
-    st.error(str(exc))
+    st.error(plain(exc))
     st.stop()
 
 
@@ -92,7 +93,7 @@ def _as_of_control(default_as_of: date, db: Path) -> date:
         "As of", key=_AS_OF_WIDGET, on_change=_remember_as_of,
         help="Every figure is computed as the books stood at the end of this day (payments dated later are ignored).",
     )
-    st.caption(f"Data through {default_as_of:%d %b %Y} · `{db.name}`")
+    st.caption(f"Data through {default_as_of:%d %b %Y} · {plain(db.name)}")
     if chosen and chosen != default_as_of:
         st.button(f"Back to {default_as_of:%d %b %Y}", key="as_of_follow", on_click=_follow_the_data,
                   help="Follow the date the data runs to again.")
@@ -101,7 +102,8 @@ def _as_of_control(default_as_of: date, db: Path) -> date:
 
 def prepare(page_title: str) -> Context:
     """Set up the page, open (or on first start, build) the database and draw the shared sidebar."""
-    st.set_page_config(page_title=f"{page_title} · ledgerlight", page_icon=":material/receipt_long:", layout="wide")
+    # An emoji favicon is drawn in the browser; a :material: one would be fetched from Google.
+    st.set_page_config(page_title=f"{page_title} · ledgerlight", page_icon="🧾", layout="wide")
     with st.sidebar:
         st.markdown("### :material/receipt_long: ledgerlight")
         for script, label, icon in PAGES:
@@ -114,7 +116,7 @@ def prepare(page_title: str) -> Context:
     except LedgerlightError as exc:
         _stop_with(exc)
     if held.empty:
-        st.warning(f"{db} holds no company yet. Build the demo with `python -m etl demo` (see README).")
+        st.warning(f"{plain(db)} holds no company yet. Build the demo with `python -m etl demo` (see README).")
         st.stop()
 
     default_as_of = held["data_through"].max() or settings().today()
@@ -186,7 +188,8 @@ def run_source(source: Source, chosen_settings: Any, full: bool = False) -> pipe
                             full=full)
     except LedgerlightError as exc:
         problems = getattr(exc, "problems", [str(exc)])
-        st.error("Nothing was written: " + (problems[0] if len(problems) == 1 else "".join(f"\n- {p}" for p in problems)))
+        listed = plain(problems[0]) if len(problems) == 1 else "".join(f"\n- {plain(p)}" for p in problems)
+        st.error("Nothing was written: " + listed)
         return None
     finally:
         bar.empty()
