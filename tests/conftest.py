@@ -5,6 +5,7 @@ import pytest
 from core.tokens import TokenStore
 from etl import pipeline
 from etl.sources import demo
+from tests import browser as real_browser
 from tests.quickbooks_ledger import running_server
 
 DEMO_AS_OF = date(2026, 11, 25)
@@ -47,3 +48,9 @@ def big_server(monkeypatch):
 @pytest.fixture
 def store(tmp_path):
     return TokenStore(tmp_path / "tokens")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (tests/browser.py), one per test module."""
+    yield from real_browser.launch()

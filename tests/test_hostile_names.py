@@ -23,7 +23,7 @@ from metrics import collections_worklist
 from playwright.sync_api import expect
 
 from tests.books import write_book
-from tests.test_browser import browser, serving, wait_until_the_script_has_run  # noqa: F401 (fixture)
+from tests.browser import serving, wait_until_the_script_has_run
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPANY = "**Bold MSP** ![logo](http://evil.example/logo.png) :red[alarm]"
