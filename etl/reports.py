@@ -4,6 +4,7 @@ contract (docs/cli.md, checked by tests/test_docs.py); money is a decimal string
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -181,10 +182,32 @@ def rows_of(report_name: str, report: dict) -> list[dict]:
     return [report]
 
 
+# Keys whose values are fractions (0.6133), shown in a table as percentages (61.3 %); CEI is
+# already in percent.
+_FRACTIONS = re.compile(r"^(pct_|adoption_|share_|mape)|^bad_debt_ratio$")
+_AMOUNT = re.compile(r"^-?\d+\.\d{2}$")
+
+
+def _table_cell(key: str, value) -> str:
+    """A value as a person reads it in a terminal: 12,345.60, 61.3 %, 69.9 %, blank for none."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, str) and _AMOUNT.match(value):
+        return f"{Decimal(value):,.2f}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and _FRACTIONS.search(key):
+        return f"{value:.1%}"
+    if key == "cei" and isinstance(value, (int, float)):
+        return f"{value:.1f}%"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
 def render(report_name: str, report: dict, output_format: str) -> str:
     if output_format == "json":
         return json.dumps(report, indent=2)
     frame = pd.DataFrame(rows_of(report_name, report))
     if output_format == "csv":
         return exports.csv_text(frame)
-    return frame.to_string(index=False)
+    shown = pd.DataFrame({key: [_table_cell(key, value) for value in frame[key]] for key in frame.columns})
+    return shown.to_string(index=False)
