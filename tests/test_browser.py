@@ -1,79 +1,27 @@
 """End to end: `streamlit run app.py` on a loopback port, read by headless Chromium."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from core.db import read_only
 from metrics import ar_summary
+from tests.browser import ARTIFACTS, chromium, skip_without_chromium, streamlit_app, wait_until_the_script_has_run
 from tests.conftest import DEMO_AS_OF
 from ui.format import money
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent / "artifacts"
-ROOT = Path(__file__).resolve().parent.parent
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+skip_without_chromium()
 
 
 @pytest.fixture(scope="module")
 def dashboard(demo_db):
-    port = free_port()
-    env = {**os.environ, "LEDGERLIGHT_DB": str(demo_db), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
-         f"--server.port={port}", "--server.address=127.0.0.1"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("streamlit did not start:\n" + server.stdout.read1().decode())
-                time.sleep(0.3)
+    with streamlit_app({"LEDGERLIGHT_DB": str(demo_db)}, "--server.address=127.0.0.1") as (url, _, _):
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
-        yield chromium
-        chromium.close()
-
-
-def wait_until_the_script_has_run(page) -> None:
-    """Streamlit shows a running indicator in its header until the page script finishes."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')?.innerText.includes('Stop')", timeout=60_000)
+    with chromium() as launched:
+        yield launched
 
 
 def test_overview_in_a_real_browser(dashboard, browser, demo_db):
