@@ -279,3 +279,12 @@ def _handler(provider: OpenIDProvider):
             return self._send(404, {"error": "not_found"})
 
     return Handler
+
+
+def secrets_toml(**tables) -> str:
+    """A secrets.toml of the given tables (name → {key: value}), as a deployment writes one."""
+    lines = []
+    for name, table in tables.items():
+        lines.append(f"[{name}]")
+        lines += [f"{json.dumps(key)} = {json.dumps(value)}" for key, value in table.items()]
+    return "\n".join(lines) + "\n"
