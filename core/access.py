@@ -8,6 +8,9 @@ The roles, each allowing all that the one before it allows:
 - admin: also connects sources, syncs, imports files and changes settings.
 
 Who has which role is a setting (LEDGERLIGHT_ROLES, LEDGERLIGHT_DEFAULT_ROLE: docs/configuration.md).
+People sign in with an OpenID Connect provider (Streamlit's st.login) or, where there is none, with
+a local account whose password is stored as an Argon2 hash (argon2-cffi; `python -m etl
+hash-password` makes one).
 The command line and cron act as the machine's own user, as an admin: whoever can run them can
 write the database file anyway.
 """
@@ -16,9 +19,12 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, MutableMapping
 
-from core.errors import AccessError, SettingsError
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from core.errors import AccessError, InputError, SettingsError
 
 VIEWER, COLLECTOR, ADMIN = "viewer", "collector", "admin"
 ROLES = (VIEWER, COLLECTOR, ADMIN)
@@ -29,6 +35,12 @@ LOCAL_PREFIX = "os:"  # the actor of the command line and of a local single-user
 PROXY_HEADERS = ("x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "forwarded", "x-real-ip")
 # A sign-in whose clock runs up to this far ahead of ours is still taken as issued now.
 CLOCK_SKEW_SECONDS = 300
+# Password sign-in: after this many wrong passwords for one account within the window, the
+# account waits out the rest of the window.
+PASSWORD_ATTEMPTS = 5
+PASSWORD_WINDOW_SECONDS = 15 * 60
+_HASHER = PasswordHasher()
+_UNKNOWN_ACCOUNT = _HASHER.hash("an account that does not exist")  # same work, same time, as a real one
 
 
 @dataclass(frozen=True)
@@ -143,3 +155,32 @@ def _is_loopback(address: str | None) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
+
+
+def hash_password(password: str) -> str:
+    """The Argon2id hash to store for a local account (LEDGERLIGHT_ACCOUNTS)."""
+    if len(password) < 12:
+        raise InputError("a password needs at least 12 characters; nothing was made")
+    return _HASHER.hash(password)
+
+
+def password_sign_in(accounts: Mapping[str, str], name: str, password: str, now: float,
+                     failures: MutableMapping[str, list[float]]) -> str:
+    """The account `name` signs in with `password` against its stored hash; returns the account
+    (lower-cased) or raises AccessError. `failures` (account → times of wrong passwords, kept by
+    the caller across attempts) holds an account back after PASSWORD_ATTEMPTS wrong ones."""
+    account = name.strip().lower()
+    recent = [at for at in failures.get(account, []) if now - at < PASSWORD_WINDOW_SECONDS]
+    if len(recent) >= PASSWORD_ATTEMPTS:
+        wait = int(PASSWORD_WINDOW_SECONDS - (now - recent[0])) // 60 + 1
+        raise AccessError(f"too many wrong passwords for {account}: try again in {wait} minutes")
+    stored = accounts.get(account)
+    try:
+        _HASHER.verify(stored or _UNKNOWN_ACCOUNT, password)
+        if stored is None:
+            raise VerificationError
+    except (VerificationError, InvalidHashError):
+        failures[account] = [*recent, now]
+        raise AccessError("wrong account or password") from None
+    failures.pop(account, None)
+    return account

@@ -121,6 +121,20 @@ class Settings:
                                 "(docs/deployment.md)")
         return list(providers)
 
+    def local_accounts(self) -> dict[str, str]:
+        """LEDGERLIGHT_ACCOUNTS: accounts that sign in with a password, where there is no identity
+        provider: a table in the secrets file only, account name (lower-cased) → its Argon2 hash
+        (`python -m etl hash-password` makes one; a password itself is never stored)."""
+        table = self._secrets().get("LEDGERLIGHT_ACCOUNTS", {})
+        if not isinstance(table, dict):
+            raise SettingsError("LEDGERLIGHT_ACCOUNTS in the secrets file must be a table: "
+                                '[LEDGERLIGHT_ACCOUNTS] then lines like "jane" = "$argon2id$..."')
+        wrong = [str(name) for name, value in table.items() if not str(value).startswith("$argon2")]
+        if wrong:
+            raise SettingsError(f"LEDGERLIGHT_ACCOUNTS: the password of {', '.join(wrong)} is not an Argon2 hash; "
+                                "make one with `python -m etl hash-password`")
+        return {str(name).strip().lower(): str(value) for name, value in table.items()}
+
     def roles(self) -> dict[str, str]:
         """LEDGERLIGHT_ROLES: e-mail address (or "@domain") → role, keys lower-cased. A table in the
         secrets file, or in the environment `owner@msp.example=admin, @msp.example=viewer`."""

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from core import access
 from core.access import ADMIN, COLLECTOR, VIEWER, Actor
 from core.db import connect_for_write, migrate, read_only
-from core.errors import AccessError, BooksError, SettingsError
+from core.errors import AccessError, BooksError, InputError, SettingsError
 from core.schema import SCHEMA_VERSION
 from core.settings import Settings
 from etl import pipeline
@@ -348,3 +348,70 @@ def test_without_sign_in_on_loopback_the_machines_user_is_the_admin(monkeypatch,
     app = AppTest.from_file(APP, default_timeout=120).switch_page("pages/autopay.py").run()
     assert [e for e in app.expander if e.label == "Import an autopay roster"]
     assert "os:alice · admin · only this machine can reach this dashboard" in [c.value for c in app.sidebar.caption]
+
+
+# --- local accounts: a password, where there is no identity provider ---------------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def password_hash():
+    return access.hash_password(PASSWORD)
+
+
+def test_a_password_signs_in_and_wrong_ones_are_held_back(password_hash):
+    accounts, failures = {"jane": password_hash}, {}
+    assert access.password_sign_in(accounts, " Jane ", PASSWORD, NOW, failures) == "jane"
+    for wrong in ("Correct horse battery staple", ""):
+        with pytest.raises(AccessError, match="^wrong account or password$"):
+            access.password_sign_in(accounts, "jane", wrong, NOW, failures)
+    with pytest.raises(AccessError, match="^wrong account or password$"):  # the same words as a wrong password
+        access.password_sign_in(accounts, "nobody", PASSWORD, NOW, failures)
+    for attempt in range(3):
+        with pytest.raises(AccessError):
+            access.password_sign_in(accounts, "jane", "guess", NOW + attempt, failures)
+    with pytest.raises(AccessError, match="^too many wrong passwords for jane: try again in 15 minutes$"):
+        access.password_sign_in(accounts, "jane", PASSWORD, NOW + 10, failures)  # even the right one, for now
+    assert access.password_sign_in(accounts, "jane", PASSWORD, NOW + 15 * 60 + 1, failures) == "jane"
+    assert failures == {"nobody": [NOW]}
+    with pytest.raises(InputError, match="at least 12 characters"):
+        access.hash_password("short")
+
+
+def test_local_accounts_hold_hashes_only(tmp_path, password_hash):
+    good = write_secrets(tmp_path, secrets_toml(LEDGERLIGHT_ACCOUNTS={"Jane": password_hash}))
+    assert Settings({}, secrets_file=good).local_accounts() == {"jane": password_hash}
+    plain = write_secrets(tmp_path, secrets_toml(LEDGERLIGHT_ACCOUNTS={"jane": PASSWORD}))
+    with pytest.raises(SettingsError, match="the password of jane is not an Argon2 hash; make one with"):
+        Settings({}, secrets_file=plain).local_accounts()
+
+
+def test_the_command_line_makes_a_hash_that_signs_in(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "etl", "hash-password"], cwd=ROOT, input=PASSWORD + "\n",
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    made = done.stdout.strip()
+    assert made.startswith("$argon2id$") and PASSWORD not in done.stdout
+    assert access.password_sign_in({"jane": made}, "jane", PASSWORD, NOW, {}) == "jane"
+
+
+def test_a_password_sign_in_in_the_dashboard(monkeypatch, tmp_path, demo_db, password_hash):
+    secrets = write_secrets(tmp_path, secrets_toml(LEDGERLIGHT_ACCOUNTS={"jane": password_hash, "ops": password_hash},
+                                                   LEDGERLIGHT_ROLES={"jane": "viewer", "ops": "admin"}))
+    monkeypatch.setenv("STREAMLIT_SECRETS_FILES", str(secrets))
+    monkeypatch.setenv("LEDGERLIGHT_DB", str(demo_db))
+    st.cache_data.clear()
+    app = AppTest.from_file(APP, default_timeout=120).switch_page("pages/autopay.py").run()
+    assert not app.metric and [t.label for t in app.text_input] == ["Account", "Password"]
+    app.text_input[0].input("jane")
+    app.text_input[1].input("not the password")
+    app.button[0].click().run()
+    assert app.error[0].value == "wrong account or password" and not app.metric
+    app.text_input[1].input(PASSWORD)
+    app.button[0].click().run()
+    assert app.title[0].value == "Autopay" and app.metric
+    assert "Signed in as **jane** · viewer" in [c.value for c in app.sidebar.caption]
+    assert not [e for e in app.expander if e.label == "Import an autopay roster"]
+    app.sidebar.button[0].click().run()  # sign out
+    assert [t.label for t in app.text_input] == ["Account", "Password"] and not app.metric

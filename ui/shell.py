@@ -26,7 +26,7 @@ import metrics
 from core import access
 from core.access import ADMIN, Actor
 from core.db import data_version, read_only
-from core.errors import LedgerlightError
+from core.errors import AccessError, LedgerlightError
 from core.settings import settings
 from etl import pipeline, sources
 from etl.batch import Source
@@ -36,6 +36,8 @@ _CONTEXT_KEY = "ledgerlight_context"
 _CHOSEN_AS_OF = "ledgerlight_as_of"  # a date the user picked; outlives page switches, unlike widget state
 _AS_OF_WIDGET = "as_of"
 _AUTOPAY_WHAT_IF = "ledgerlight_autopay_what_if"
+_ACCOUNT_KEY = "ledgerlight_account"  # (account, signed in at) of a password sign-in: this browser session only
+_PASSWORD_FAILURES: dict[str, list[float]] = {}  # wrong passwords per account, across this server's sessions
 PAGES = [
     ("app.py", "Overview", ":material/insights:"),
     ("pages/aging.py", "Aging", ":material/hourglass_bottom:"),
@@ -122,31 +124,55 @@ def _refusal(title: str, text: str, icon: str = ":material/lock:"):
 
 def _sign_out_button(label: str = "Sign out", key: str = "sign_out") -> None:
     if st.button(label, key=key):
+        if st.session_state.pop(_ACCOUNT_KEY, None):
+            st.rerun()
         st.logout()
 
 
-def _sign_in_page(providers: list[str | None]) -> None:
+def _password_form(accounts: dict[str, str]) -> None:
+    with st.form("password_sign_in"):
+        name = st.text_input("Account")
+        password = st.text_input("Password", type="password")
+        if st.form_submit_button("Sign in with a password"):
+            try:
+                identity = access.password_sign_in(accounts, name, password, settings().wall_clock(), _PASSWORD_FAILURES)
+            except AccessError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state[_ACCOUNT_KEY] = (identity, settings().wall_clock())
+                st.rerun()
+
+
+def _sign_in_page(providers: list[str | None], accounts: dict[str, str]) -> None:
     st.title(":material/receipt_long: ledgerlight")
-    st.markdown("Sign in with your work account to see the receivables dashboard.")
+    st.markdown("Sign in to see the receivables dashboard." if not providers else
+                "Sign in with your work account to see the receivables dashboard.")
     for provider in providers:
         label = "Sign in" if provider is None else f"Sign in with {provider.replace('_', ' ').title()}"
         if st.button(label, type="primary", key=f"sign_in_{provider or 'default'}", icon=":material/login:"):
             st.login(provider)
+    if accounts:
+        _password_form(accounts)
     st.stop()
 
 
-def _signed_in_actor(providers: list[str | None]) -> Actor:
+def _signed_in_actor(providers: list[str | None], accounts: dict[str, str]) -> Actor:
+    """The signed-in user, by an identity provider (st.user, from Streamlit's signed cookie) or by
+    a password (this browser session only); else the sign-in page."""
     current = settings()
     user = st.user.to_dict()
-    if not user.get("is_logged_in"):
-        _sign_in_page(providers)
-    if access.session_expired(user.get("iat"), current.wall_clock(), current.session_hours()):
+    if user.get("is_logged_in"):
+        identity, issued_at = access.identity_of(user), user.get("iat")
+    elif st.session_state.get(_ACCOUNT_KEY):
+        identity, issued_at = st.session_state[_ACCOUNT_KEY]
+    else:
+        _sign_in_page(providers, accounts)
+    if access.session_expired(issued_at, current.wall_clock(), current.session_hours()):
         st.title("Your sign-in has expired")
         st.warning(f"Sign-ins last {current.session_hours():g} hours (LEDGERLIGHT_SESSION_HOURS). Sign in again.",
                    icon=":material/timer_off:")
         _sign_out_button("Sign in again", key="sign_in_again")
         st.stop()
-    identity = access.identity_of(user)
     if identity is None:
         st.title("No access")
         st.error("Your sign-in carries no verified e-mail address, so ledgerlight cannot tell who you are. "
@@ -166,9 +192,9 @@ def _signed_in_actor(providers: list[str | None]) -> Actor:
 def _actor() -> Actor:
     """Who is using this page, or a page that says why not (and nothing else)."""
     try:
-        providers = settings().sign_in_providers()
-        if providers:
-            return _signed_in_actor(providers)
+        providers, accounts = settings().sign_in_providers(), settings().local_accounts()
+        if providers or accounts:
+            return _signed_in_actor(providers, accounts)
         reason = access.exposure(st.get_option("server.address"), dict(st.context.headers or {}))
         if reason:
             _refusal(
@@ -176,8 +202,8 @@ def _actor() -> Actor:
                 f"This dashboard can be reached from other machines ({reason}), and no sign-in is set up, so "
                 "anyone who can reach it could read your receivables and run syncs. Either serve it on this "
                 "machine only (server.address = \"127.0.0.1\", the default in .streamlit/config.toml), or set "
-                "up sign-in: an [auth] section in .streamlit/secrets.toml and LEDGERLIGHT_ROLES "
-                "(docs/deployment.md).",
+                "up sign-in: an [auth] section (or LEDGERLIGHT_ACCOUNTS) in .streamlit/secrets.toml and "
+                "LEDGERLIGHT_ROLES (docs/deployment.md).",
             )
         return access.local_user(settings().os_user())
     except LedgerlightError as exc:
