@@ -170,6 +170,9 @@ def password_sign_in(accounts: Mapping[str, str], name: str, password: str, now:
     (lower-cased) or raises AccessError. `failures` (account → times of wrong passwords, kept by
     the caller across attempts) holds an account back after PASSWORD_ATTEMPTS wrong ones."""
     account = name.strip().lower()
+    if len(failures) > 1000:  # forget accounts whose wrong passwords are all past the window
+        for stale in [who for who, times in failures.items() if now - max(times) >= PASSWORD_WINDOW_SECONDS]:
+            del failures[stale]
     recent = [at for at in failures.get(account, []) if now - at < PASSWORD_WINDOW_SECONDS]
     if len(recent) >= PASSWORD_ATTEMPTS:
         wait = int(PASSWORD_WINDOW_SECONDS - (now - recent[0])) // 60 + 1

@@ -375,6 +375,10 @@ def test_a_password_signs_in_and_wrong_ones_are_held_back(password_hash):
         access.password_sign_in(accounts, "jane", PASSWORD, NOW + 10, failures)  # even the right one, for now
     assert access.password_sign_in(accounts, "jane", PASSWORD, NOW + 15 * 60 + 1, failures) == "jane"
     assert failures == {"nobody": [NOW]}
+    failures.update({f"guess{n}@spam.example": [NOW] for n in range(1001)})  # names made up by the thousand
+    with pytest.raises(AccessError):
+        access.password_sign_in(accounts, "jane", "guess", NOW + 15 * 60 + 2, failures)
+    assert failures == {"jane": [NOW + 15 * 60 + 2]}  # the stale ones are forgotten, not kept for ever
     with pytest.raises(InputError, match="at least 12 characters"):
         access.hash_password("short")
 

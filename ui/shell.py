@@ -2,8 +2,8 @@
 banner, cached metrics, and running a source with a progress bar.
 
 Every page script starts with `prepare()`, so a bookmarked page URL renders exactly like one
-reached from the menu, and passes the same door: with sign-in set up ([auth] in the secrets
-file) only a signed-in user with a role gets further; without it, only a dashboard no other
+reached from the menu, and passes the same door: with sign-in set up ([auth] or
+LEDGERLIGHT_ACCOUNTS in the secrets file) only a signed-in user with a role gets further; without it, only a dashboard no other
 machine can reach (core/access.py `exposure`) opens, as the machine's own user with the admin
 role, and one bound beyond loopback shows a refusal naming the fix and nothing else. Pages
 call `metric(...)`; they never open the database. Anything a user can fix (`LedgerlightError`)
@@ -115,10 +115,13 @@ def _as_of_control(default_as_of: date, db: Path) -> date:
 # --- the door ----------------------------------------------------------------------------------
 
 
-def _refusal(title: str, text: str, icon: str = ":material/lock:"):
-    """A page that says why it shows nothing, and stops: nothing else of the app is drawn."""
+def _refusal(title: str, text: str, sign_out: str | None = None):
+    """A page that says why it shows nothing, and stops: nothing else of the app is drawn.
+    `sign_out`: the label of a button that signs out (to sign in as someone else, or again)."""
     st.title(title)
-    st.error(text, icon=icon)
+    st.error(text, icon=":material/lock:")
+    if sign_out:
+        _sign_out_button(sign_out, key="refusal_sign_out")
     st.stop()
 
 
@@ -168,24 +171,15 @@ def _signed_in_actor(providers: list[str | None], accounts: dict[str, str]) -> A
     else:
         _sign_in_page(providers, accounts)
     if access.session_expired(issued_at, current.wall_clock(), current.session_hours()):
-        st.title("Your sign-in has expired")
-        st.warning(f"Sign-ins last {current.session_hours():g} hours (LEDGERLIGHT_SESSION_HOURS). Sign in again.",
-                   icon=":material/timer_off:")
-        _sign_out_button("Sign in again", key="sign_in_again")
-        st.stop()
+        _refusal("Your sign-in has expired", f"Sign-ins last {current.session_hours():g} hours "
+                 "(LEDGERLIGHT_SESSION_HOURS). Sign in again.", sign_out="Sign in again")
     if identity is None:
-        st.title("No access")
-        st.error("Your sign-in carries no verified e-mail address, so ledgerlight cannot tell who you are. "
-                 "Ask your administrator to include the email claim (docs/deployment.md).", icon=":material/lock:")
-        _sign_out_button()
-        st.stop()
+        _refusal("No access", "Your sign-in carries no verified e-mail address, so ledgerlight cannot tell who you "
+                 "are. Ask your administrator to include the email claim (docs/deployment.md).", sign_out="Sign out")
     role = access.role_of(identity, current.roles(), current.default_role())
     if role is None:
-        st.title("No access")
-        st.error(f"You are signed in as {identity}, but ledgerlight gives you no role. Ask an admin to add "
-                 "you to LEDGERLIGHT_ROLES (docs/configuration.md).", icon=":material/lock:")
-        _sign_out_button()
-        st.stop()
+        _refusal("No access", f"You are signed in as {identity}, but ledgerlight gives you no role. Ask an admin to "
+                 "add you to LEDGERLIGHT_ROLES (docs/configuration.md).", sign_out="Sign out")
     return Actor(identity, role)
 
 
