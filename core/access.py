@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import cache
 from typing import Mapping, MutableMapping
 
 from argon2 import PasswordHasher
@@ -40,7 +41,13 @@ CLOCK_SKEW_SECONDS = 300
 PASSWORD_ATTEMPTS = 5
 PASSWORD_WINDOW_SECONDS = 15 * 60
 _HASHER = PasswordHasher()
-_UNKNOWN_ACCOUNT = _HASHER.hash("an account that does not exist")  # same work, same time, as a real one
+
+
+@cache
+def _unknown_account() -> str:
+    """A hash to check an unknown account's password against: the same work, and time, as a real
+    one. Made on first use (about half a second), not by every command that imports this module."""
+    return _HASHER.hash("an account that does not exist")
 
 
 @dataclass(frozen=True)
@@ -179,7 +186,7 @@ def password_sign_in(accounts: Mapping[str, str], name: str, password: str, now:
         raise AccessError(f"too many wrong passwords for {account}: try again in {wait} minutes")
     stored = accounts.get(account)
     try:
-        _HASHER.verify(stored or _UNKNOWN_ACCOUNT, password)
+        _HASHER.verify(stored or _unknown_account(), password)
         if stored is None:
             raise VerificationError
     except (VerificationError, InvalidHashError):

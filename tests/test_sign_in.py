@@ -45,9 +45,8 @@ def deployment(tmp_path_factory, demo_db):
             LEDGERLIGHT_ROLES=ROLES,
         ))
         env = {"LEDGERLIGHT_DB": str(db), "STREAMLIT_SECRETS_FILES": str(secrets_file)}
-        with streamlit_app(env, port=port) as (url, port, server):
-            yield {"url": url, "port": port, "pid": server.pid, "db": db, "cookie_secret": cookie_secret,
-                   "provider": provider, "folder": folder}
+        with streamlit_app(env, port=port) as (url, port, _):
+            yield {"url": url, "port": port, "db": db, "cookie_secret": cookie_secret}
 
 
 @pytest.fixture(scope="module")
