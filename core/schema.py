@@ -251,6 +251,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE credit_memos ALTER COLUMN unapplied_amount DROP NOT NULL;
         """,
     ),
+    (
+        "who ran each run",
+        """
+        -- The actor of a run (core/access.py): the signed-in user's e-mail address, or os:<user>
+        -- for the machine's own user (the command line, cron, a dashboard only this machine
+        -- reaches). NULL for runs recorded before ledgerlight knew who was acting.
+        ALTER TABLE sync_runs ADD COLUMN actor VARCHAR;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

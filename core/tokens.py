@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -110,17 +110,22 @@ class TokenStore:
         return found
 
     @contextmanager
-    def locked(self, source: str, company_id: str) -> Iterator[None]:
+    def locked(self, source: str, company_id: str, tell: Callable[[str], None] = lambda text: None) -> Iterator[None]:
         """Hold the company's token for a refresh: two processes refreshing at once would both
-        spend the same token, and the source refuses the second. Read the token inside."""
+        spend the same token, and the source refuses the second. Read the token inside. `tell`
+        hears when this has to wait."""
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         lock = FileLock(self.folder / f".{source}-{company_id}.lock")
         wait = settings().lock_wait(120.0)
         try:
-            lock.acquire(timeout=wait)
+            lock.acquire(timeout=0)
         except Timeout:
-            raise SyncError(f"another process has been refreshing the {source} token of company {company_id} for "
-                            f"more than {wait:.0f} s; nothing was written: try again when it has finished") from None
+            tell(f"Waiting for another run to finish refreshing the {source} token of company {company_id}")
+            try:
+                lock.acquire(timeout=wait)
+            except Timeout:
+                raise SyncError(f"another process has been refreshing the {source} token of company {company_id} "
+                                f"for more than {wait:.0f} s; nothing was written: try again when it has finished") from None
         try:
             yield
         finally:

@@ -4,6 +4,7 @@ contract (docs/cli.md). Errors are one line on stderr with exit code 2; nothing 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.access import hash_password
 from core.db import connect_for_write, database_path, read_only
 from core.errors import InputError, LedgerlightError
 from core.settings import settings
@@ -124,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--as-of", type=iso_date, help="YYYY-MM-DD: the last cut-off is 13 weeks before it (default: the date the data runs to)")
     backtest.add_argument("--format", choices=("table", "json"), default="table")
     backtest.set_defaults(run=_run_backtest)
+
+    hashed = commands.add_parser("hash-password", help="the Argon2 hash of a local account's password, for "
+                                 "LEDGERLIGHT_ACCOUNTS (asks twice; reads one line when stdin is not a terminal)")
+    hashed.set_defaults(run=_run_hash_password)
     return parser
 
 
@@ -262,6 +268,16 @@ def _run_infer(args: argparse.Namespace, console: Console) -> None:
     result = pipeline.infer_autopay(database_path(args.db), args.company)
     print(f"{result.counts['inferred_autopay_periods']} inferred autopay periods written "
           "(imported rosters and manual entries still win)")
+
+
+def _run_hash_password(args: argparse.Namespace, console: Console) -> None:
+    if not sys.stdin.isatty():  # a script pipes the password in
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password for the account (12 characters or more): ")
+        if getpass.getpass("The same again: ") != password:
+            raise InputError("the two passwords differ; nothing was made")
+    print(hash_password(password))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,7 +50,7 @@ def database_summary(con: duckdb.DuckDBPyConnection) -> dict:
                 "first_invoice": row["first_invoice"],
                 "last_invoice": row["last_invoice"],
                 "last_sync": None if row["sync_status"] is None else {
-                    key: row[f"sync_{key}"] for key in ("kind", "status", "started_at", "finished_at", "error")
+                    key: row[f"sync_{key}"] for key in ("kind", "status", "started_at", "finished_at", "error", "actor")
                 },
             }
         )

@@ -3,6 +3,7 @@ and what converting them would release. Rosters from payment portals are importe
 
 import streamlit as st
 
+from core.access import ADMIN
 from ui import charts, shell, tables
 from ui.format import days, money, percent, plain, signed_days
 
@@ -11,7 +12,8 @@ st.title("Autopay")
 st.caption(f"As of **{ctx.as_of:%d %B %Y}** · an invoice counts as autopay when its client was on autopay on the "
            f"invoice date · amounts in {ctx.home_currency}")
 
-with st.expander("Import an autopay roster", icon=":material/upload_file:"):
+
+def import_roster() -> None:
     st.markdown(
         "A CSV or Excel export from your payment portal (ConnectBooster's *Autopay Configurations*, a Stripe "
         "customer export, or a plain sheet): a header row, then one row per customer with **customer** (name or "
@@ -33,6 +35,11 @@ with st.expander("Import an autopay roster", icon=":material/upload_file:"):
             if result.summary.unmatched:
                 st.warning("These rows matched no customer and were not imported: fix the name or use the customer id.")
                 st.dataframe([vars(row) for row in result.summary.unmatched], hide_index=True)
+
+
+if shell.allowed(ADMIN):
+    with st.expander("Import an autopay roster", icon=":material/upload_file:"):
+        import_roster()
 
 adoption = shell.metric("autopay_adoption").iloc[0]
 split = shell.metric("autopay_status_split")

@@ -3,6 +3,7 @@ and the last runs of every source."""
 
 import streamlit as st
 
+from core.access import ADMIN
 from core.errors import LedgerlightError
 from core.settings import settings
 from ui import shell, tables
@@ -36,7 +37,7 @@ def connect_and_sync(source) -> None:
             redirect_url = st.text_input(f"Paste the address {source.label} redirected you to", key=f"{source.name}_redirect")
             if redirect_url:
                 try:
-                    st.success(f"Connected {source.label} company {plain(connector.connect(chosen, redirect_url))}.")
+                    st.success(f"Connected {source.label} company {plain(shell.connect(source, chosen, redirect_url))}.")
                 except LedgerlightError as exc:
                     st.error(plain(exc))
         return
@@ -72,7 +73,10 @@ def reconciliation(source) -> None:
 
 for source in shell.connectable_sources():
     st.subheader(source.label)
-    connect_and_sync(source)
+    if shell.allowed(ADMIN):
+        connect_and_sync(source)
+    else:
+        shell.role_needed(ADMIN, f"Connecting and syncing {source.label}")
     reconciliation(source)
 
 st.subheader("Last runs")

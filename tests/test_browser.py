@@ -1,17 +1,15 @@
 """End to end: `streamlit run app.py` on a loopback port, read by headless Chromium."""
 
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
 from core.db import read_only
 from metrics import ar_summary
-from tests.browser import serving, wait_until_the_script_has_run
+from tests.browser import ARTIFACTS, serving, skip_without_chromium, wait_until_the_script_has_run
 from tests.conftest import DEMO_AS_OF
 from ui.format import money
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
+skip_without_chromium()
 
 
 @pytest.fixture(scope="module")

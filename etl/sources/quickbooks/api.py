@@ -311,7 +311,7 @@ class QuickBooksConnection:
     def _renew(self) -> None:
         """Refresh from the newest saved token, holding it: another run may have rotated it."""
         realm = self.settings.realm_id
-        with self.store.locked(SOURCE, realm):
+        with self.store.locked(SOURCE, realm, self.patience.tell):
             token = self.store.get(SOURCE, realm) or self.settings.refresh_token
             if not token:
                 raise SettingsError(f"no refresh token for QuickBooks company {realm}: set QBO_REFRESH_TOKEN "
