@@ -1849,8 +1849,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", response.content_type)
         # A reset announces the whole body, then dies half way through it.
         self.send_header("Content-Length", str(len(response.body if response.cut == "reset" else body)))
-        self.send_header("intuit_tid", "test-server")
-        for name, value in response.headers.items():
+        for name, value in {**self.server.qbo.fixed_headers, **response.headers}.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
@@ -1865,10 +1864,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _HTTPServer(ThreadingHTTPServer):
+    """Serves one look-alike (`qbo`: anything with `_serve(_Request) -> _Response` and
+    `fixed_headers`; tests/xero_server.py uses it too)."""
+
     daemon_threads = True
     block_on_close = False   # stop() must not wait for stalled or idle keep-alive handlers
 
-    def __init__(self, qbo: "QuickBooksServer"):
+    def __init__(self, qbo):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.qbo = qbo
 
@@ -1890,6 +1892,7 @@ class QuickBooksServer(_Ledger):
     """
 
     cdc_limit = 1000
+    fixed_headers = {"intuit_tid": "test-server"}   # on every answer
 
     def __init__(self, realm_id: str = "9130357992", client_id="test-client", client_secret="test-secret",
                  refresh_token="rt-0", now: datetime | None = None, *,
