@@ -230,6 +230,15 @@ class Organisation:
         self.minute: collections.deque = collections.deque()   # monotonic times of this minute's requests
         self.today_requests = 0
         self._numbers: collections.Counter = collections.Counter()
+        self.overrides: dict[str, dict] = {}   # record id -> fields sent in place of the ledger's
+
+    def corrupt(self, record_id: str, **fields) -> None:
+        """Send these fields as they are in the record's JSON (a malformed record, as a broken
+        integration upstream might leave one), and stamp it so an incremental read sees it."""
+        self.overrides.setdefault(record_id, {}).update(fields)
+        for records in (self.invoices, self.credits, self.payments, self.contacts):
+            if record_id in records:
+                records[record_id].updated = self.now
 
     @property
     def now(self) -> datetime:
@@ -1038,6 +1047,7 @@ class XeroServer:
             rendered = [org.contact_json(render(), balances=page is not None) for _, _, render in listed]
         else:
             rendered = [render() for _, _, render in listed]
+        rendered = [{**record, **org.overrides.get(record_id, {})} for record, (_, record_id, _) in zip(rendered, listed)]
         rendered = [record for record in rendered if matches(record)]
         if page is None or resource in ("BatchPayments", "RepeatingInvoices"):
             return self._json(200, self._envelope(org, resource, rendered))

@@ -210,7 +210,6 @@ def _book_rows(fetched: dict[str, list[dict]], home: str, state: SourceState, in
     rows: dict[str, list[dict]] = {table: [] for table in
                                    ("customers", "invoices", "payments", "credit_memos", "applications", "recurring_schedules")}
     deleted: dict[str, list[str]] = {"invoices": [], "payments": [], "credit_memos": [], "recurring_schedules": []}
-    rows["customers"] = [mapping.customer_row(c, home) for c in fetched["Contacts"]]
     for invoice in fetched["Invoices"]:
         if mapping.status(invoice) is None:
             deleted["invoices"].append(invoice["InvoiceID"])
@@ -245,6 +244,10 @@ def _book_rows(fetched: dict[str, list[dict]], home: str, state: SourceState, in
         for table, row in mapping.payment_rows(payment, home, known):
             rows[table].append(row)
     deleted["payments"] += sorted(gone - {None})
+    # Customers: every contact but those only ever billed by (suppliers), unless A/R names them.
+    named = {row["customer_id"] for table in ("invoices", "payments", "credit_memos") for row in rows[table]}
+    rows["customers"] = [mapping.customer_row(c, home) for c in fetched["Contacts"]
+                         if c.get("IsCustomer") or not c.get("IsSupplier") or c["ContactID"] in named]
     schedules = [mapping.schedule_row(r, home) for r in fetched["RepeatingInvoices"]]
     rows["recurring_schedules"] = [s for s in schedules if s]
     if incremental:  # read whole every time: what is no longer there, or no longer scheduled, went
