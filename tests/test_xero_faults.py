@@ -13,7 +13,7 @@ from core.db import read_only
 from core.errors import SettingsError, SyncError
 from core.settings import Settings
 from core.tokens import TokenStore
-from etl.sources.patience import CONNECTION_TRIES
+from etl.patience import CONNECTION_TRIES
 from etl.sources.xero.api import read_settings
 from tests.xero_ledger import running, run_sync, store, xero_server  # noqa: F401 (fixtures)
 

@@ -3,7 +3,7 @@ throttling, retries what is worth retrying, times out, and saves every rotated r
 before using it (../shared/spec/quickbooks.md, docs/sources/quickbooks.md).
 
 The real `intuitlib` and `python-quickbooks` clients do the talking. What is ours: both send
-their requests through a `requests.Session` with the shared patience policy (etl/sources/patience.py),
+their requests through a `requests.Session` with the shared patience policy (etl/patience.py),
 and the session python-quickbooks uses is a plain one carrying the bearer token (its OAuth2Session
 would refuse a plain-http test server unless the process environment were changed).
 """
@@ -26,7 +26,7 @@ from quickbooks.exceptions import AuthorizationException, QuickbooksException
 from core.errors import SettingsError, SyncError
 from core.settings import Settings, settings as current_settings
 from core.tokens import Connection, TokenStore
-from etl.sources.patience import CONNECTION_TRIES, Patience  # noqa: F401 (tests read CONNECTION_TRIES here)
+from etl.patience import CONNECTION_TRIES, Patience  # noqa: F401 (tests read CONNECTION_TRIES here)
 
 SOURCE = "quickbooks"
 PAGE_SIZE = 1000  # the API's maximum
@@ -112,7 +112,7 @@ def settings_status(reader: Settings | None = None) -> dict[str, bool]:
     return (reader or current_settings()).present(SETTING_NAMES.values())
 
 
-# --- patience: throttling, server errors, dropped connections, timeouts (etl/sources/patience.py)
+# --- patience: throttling, server errors, dropped connections, timeouts (etl/patience.py)
 
 
 def patience_of(settings: "QuickBooksSettings", tell: Callable[[str], None] = lambda text: None) -> Patience:

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from core.errors import SyncError
-from etl.sources.amounts import cents, home_amount
+from etl.amounts import cents, home_amount
 
 _INTERVALS = {"Weekly": ("week", 1), "Monthly": ("month", 1), "Yearly": ("year", 1)}
 

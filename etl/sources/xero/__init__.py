@@ -12,14 +12,14 @@ first, holding no database connection, and the pipeline writes it in one short t
   paged list carries each contact's balance, which says whose aging to ask for, and costs one
   request per 1,000 contacts. Repeating invoices have no `If-Modified-Since`: read whole too.
 - Reconciliation: Xero's own Aged Receivables by contact (Reports/AgedReceivablesByContact), for
-  every contact with a balance, at the sync date, bucketed by due date like ledgerlight's aging.
+  every contact with a balance, at the sync date: each item's amount due by its due date, which the
+  reconciliation buckets by ledgerlight's own rule.
 - What the records mean for A/R: mapping.py; the wire formats and their sources:
   tests/fixtures/xero/NOTES.md.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -29,7 +29,7 @@ import pandas as pd
 from core.errors import SettingsError, SyncError
 from core.settings import settings as current_settings
 from etl.batch import BOOK_ENTITIES, Batch, Company, Connector, Progress, Source, SourceState
-from etl.sources.amounts import cents
+from etl.amounts import cents
 from etl.sources.xero import mapping
 from etl.sources.xero.api import (
     DAILY_LIMIT,
@@ -45,7 +45,6 @@ from etl.sources.xero.api import (
     saved_token,
     settings_status,
 )
-from metrics.aging import AgingOptions
 
 # The paged lists a sync reads: (endpoint, SDK method, the answer's key, the receivables filter).
 LISTS = (
@@ -107,65 +106,54 @@ def _since(cursor: str) -> datetime:
 # --- Xero's Aged Receivables by contact, as source_aging rows ------------------------------------
 
 
-def _bucket(days_past_due: int, options: AgingOptions) -> str:
-    """The due-date bucket of an item so many days past due (models/marts/aged_invoices.sql's rule)."""
-    labels = options.labels
-    if days_past_due <= 0:
-        return labels[0]
-    return labels[min(math.ceil(days_past_due / options.period_days), options.periods)]
-
-
 def _cell_day(text: str | None) -> date | None:
     return date.fromisoformat(text[:10]) if text else None
 
 
-def report_rows(contact_id: str, report: dict, report_date: date, warnings: list[str]) -> list[dict]:
+def report_rows(contact_id: str, report: dict, warnings: list[str]) -> list[dict]:
     """One contact's Aged Receivables by contact as (customer_id, customer, bucket, amount) rows:
-    each document's amount due, in the bucket of its due date (its date when it has none: a
-    credit), and the contact's total. Amounts as the report gives them (the base currency)."""
-    options = AgingOptions()
+    what is due, summed by due date (a credit's date when it has none) under the title
+    'due:YYYY-MM-DD', which the reconciliation places in ledgerlight's own due-date buckets
+    (models/marts/source_aging_report.sql), and the contact's total. Amounts as the report gives
+    them (the base currency)."""
     sheet = (report.get("Reports") or [{}])[0]
     titles = sheet.get("ReportTitles") or []
     name = titles[1] if len(titles) > 1 else contact_id
     columns: dict[str, int] = {}
-    amounts = {label: Decimal("0.00") for label in options.labels}
+    by_due: dict[date, Decimal] = {}
     closing = None
 
     def walk(rows: list[dict]) -> None:
         nonlocal closing
         for row in rows:
             cells = [cell.get("Value") for cell in row.get("Cells") or []]
+            due = columns.get("Due", len(cells) - 1)
             if row.get("RowType") == "Header":
                 columns.update({title: n for n, title in enumerate(cells)})
             elif row.get("RowType") == "Section":
                 walk(row.get("Rows") or [])
             elif row.get("RowType") == "SummaryRow" and cells and cells[0] == "Closing Balance":
-                closing = cents(cells[columns.get("Due", len(cells) - 1)] or 0)
-            elif row.get("RowType") == "Row" and cells:
-                due = cents(cells[columns.get("Due", len(cells) - 1)] or 0)
-                dated = any(cell.get("Attributes") for cell in row["Cells"])
-                if not dated:  # the opening balance: documents before the report's from-date
-                    if due:
-                        amounts[options.labels[-1]] += due
-                        warnings.append(f"Xero's aged receivables for {name} start with an opening balance of {due}; "
-                                        f"it is compared in the oldest bucket")
-                    continue
+                closing = cents(cells[due] or 0)
+            elif row.get("RowType") == "Row" and cells and cents(cells[due] or 0):
                 when = _cell_day(cells[columns["Due Date"]]) or _cell_day(cells[columns["Date"]])
-                amounts[_bucket((report_date - when).days, options)] += due
+                if not any(cell.get("Attributes") for cell in row["Cells"]):  # documents before the from-date
+                    warnings.append(f"Xero's aged receivables for {name} start with an opening balance of "
+                                    f"{cents(cells[due])}; it is compared as due on {when}")
+                by_due[when] = by_due.get(when, Decimal("0.00")) + cents(cells[due])
 
     walk(sheet.get("Rows") or [])
-    total = closing if closing is not None else sum(amounts.values(), Decimal("0.00"))
-    return ([{"customer_id": contact_id, "customer": name, "bucket": label, "amount": amount}
-             for label, amount in amounts.items()]
+    total = closing if closing is not None else sum(by_due.values(), Decimal("0.00"))
+    return ([{"customer_id": contact_id, "customer": name, "bucket": f"due:{when.isoformat()}", "amount": amount}
+             for when, amount in sorted(by_due.items())]
             + [{"customer_id": contact_id, "customer": name, "bucket": "total", "amount": total}])
 
 
 def aging_rows(per_contact: list[dict], report_date: date) -> pd.DataFrame:
-    """Every contact's rows and the grand total (customer_id '') per bucket, dated."""
+    """Every contact's rows and the grand total (customer_id '') per title, dated."""
     frame = pd.DataFrame(per_contact, columns=["customer_id", "customer", "bucket", "amount"])
     totals = [{"customer_id": "", "customer": "All customers", "bucket": bucket,
                "amount": sum(frame.loc[frame["bucket"] == bucket, "amount"], Decimal("0.00"))}
-              for bucket in [*AgingOptions().labels, "total"]]
+              for bucket in sorted(set(frame["bucket"]) | {"total"})]
     return pd.concat([frame, pd.DataFrame(totals)], ignore_index=True).assign(report_date=report_date)
 
 
@@ -306,8 +294,7 @@ def fetch(settings: XeroSettings, state: SourceState, progress: Progress) -> Bat
         for number, contact_id in enumerate(targets):
             step(0.72 + 0.2 * number / max(len(targets), 1),
                  f"Fetching Xero's aged receivables for reconciliation ({number + 1} of {len(targets)} contacts)")
-            per_contact += report_rows(contact_id, connection.aged_receivables(contact_id, state.today), state.today,
-                                       warnings)
+            per_contact += report_rows(contact_id, connection.aged_receivables(contact_id, state.today), warnings)
     except SyncError as exc:
         exc.kind, exc.requests = mode, dict(connection.requests) if connection else {}
         raise

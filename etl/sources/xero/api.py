@@ -5,7 +5,7 @@ is worth retrying, times out, and saves every rotated refresh token before using
 
 The official `xero-python` SDK does the talking: its ApiClient, OAuth2Token and TokenApi refresh
 the token, AccountingApi and IdentityApi build every request. What is ours: the SDK's urllib3
-pool is swapped for one that sends through the shared patience policy (etl/sources/patience.py)
+pool is swapped for one that sends through the shared patience policy (etl/patience.py)
 and watches Xero's X-*Limit-Remaining headers, and its endpoints are settings, so a proxy or a
 test server on 127.0.0.1 can stand in for Xero. Records are read as the JSON Xero sent (money as
 Decimal): the SDK's models turn a missing field into None and bad values into errors that name no
@@ -36,7 +36,7 @@ from xero_python.identity import IdentityApi
 from core.errors import SettingsError, SyncError
 from core.settings import Settings, settings as current_settings
 from core.tokens import Connection, TokenStore
-from etl.sources.patience import Patience
+from etl.patience import Patience
 
 SOURCE = "xero"
 SCOPES = ("offline_access", "accounting.transactions.read", "accounting.contacts.read",

@@ -27,7 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from xero_python.api_client.deserializer import deserialize
 
 from core.errors import SyncError
-from etl.sources.amounts import cents, home_amount
+from etl.amounts import cents, home_amount
 
 RATE_PLACES = Decimal("0.00000001")
 POSTED = {"AUTHORISED": "posted", "PAID": "posted", "VOIDED": "voided"}  # anything else is not A/R
