@@ -26,7 +26,7 @@ import pandas as pd
 
 from core.errors import SettingsError, SyncError
 from core.settings import settings as current_settings
-from etl.batch import BOOK_ENTITIES, Batch, Company, Connector, Entity, Progress, Source, SourceState
+from etl.batch import BOOK_ENTITIES, Batch, Company, Connector, Entity, Progress, Source, SourceState, stepped
 from etl.sources.quickbooks import mapping
 from etl.sources.quickbooks.api import (
     TOKEN_WARNING_DAYS,
@@ -204,15 +204,11 @@ def _read_everything(connection: QuickBooksConnection, progress: Progress) -> tu
 def fetch(settings: QuickBooksSettings, state: SourceState, progress: Progress) -> Batch:
     """Everything changed since the last sync (or everything), and QuickBooks' own aging today."""
     mode = "incremental" if state.cursor and _cursor_is_fresh(state.cursor, state.today) else "full"
-    connection, reached = None, [0.0]
-
-    def step(fraction: float, text: str) -> None:
-        reached[0] = fraction
-        progress(fraction, text)
-
+    connection = None
+    step, tell = stepped(progress)
     try:
         step(0.02, "Connecting to QuickBooks")
-        connection = QuickBooksConnection(settings, tell=lambda text: progress(reached[0], text))
+        connection = QuickBooksConnection(settings, tell=tell)
         fetched, cursor = {}, None
         if mode == "incremental":
             step(0.1, "Fetching changes since the last sync")

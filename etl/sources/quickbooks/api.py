@@ -97,14 +97,9 @@ def read_settings(reader: Settings | None = None) -> QuickBooksSettings:
     present = {name: value for name, value in values.items() if value is not None}
     if "environment" in present:
         present["environment"] = _environment(present["environment"])
-    chosen = QuickBooksSettings(**present, token_folder=reader.token_folder())
-    if chosen.realm_id is None:
-        connected = [c.company_id for c in chosen.tokens.connections(SOURCE)]
-        if len(connected) > 1:
-            raise SettingsError(f"QuickBooks companies {', '.join(connected)} are connected: choose one with QBO_REALM_ID")
-        if connected:
-            chosen = QuickBooksSettings(**{**present, "realm_id": connected[0]}, token_folder=reader.token_folder())
-    return chosen
+    if "realm_id" not in present:
+        present["realm_id"] = TokenStore(reader.token_folder()).only_connection(SOURCE, "QuickBooks companies", "QBO_REALM_ID")
+    return QuickBooksSettings(**present, token_folder=reader.token_folder())
 
 
 def settings_status(reader: Settings | None = None) -> dict[str, bool]:

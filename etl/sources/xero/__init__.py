@@ -28,7 +28,7 @@ import pandas as pd
 
 from core.errors import SettingsError, SyncError
 from core.settings import settings as current_settings
-from etl.batch import BOOK_ENTITIES, Batch, Company, Connector, Progress, Source, SourceState
+from etl.batch import BOOK_ENTITIES, Batch, Company, Connector, Progress, Source, SourceState, stepped
 from etl.amounts import cents
 from etl.sources.xero import mapping
 from etl.sources.xero.api import (
@@ -266,15 +266,11 @@ def fetch(settings: XeroSettings, state: SourceState, progress: Progress) -> Bat
     """Everything changed since the last sync (or everything), and Xero's own aging today."""
     incremental = state.cursor is not None
     mode = "incremental" if incremental else "full"
-    connection, reached = None, [0.0]
-
-    def step(fraction: float, text: str) -> None:
-        reached[0] = fraction
-        progress(fraction, text)
-
+    connection = None
+    step, tell = stepped(progress)
     try:
         step(0.02, "Connecting to Xero")
-        connection = XeroConnection(settings, tell=lambda text: progress(reached[0], text))
+        connection = XeroConnection(settings, tell=tell)
         answer = connection.read("organisation", "get_organisations")
         organisation = (answer.get("Organisations") or [{}])[0]
         cursor = mapping.moment(answer.get("DateTimeUTC"))

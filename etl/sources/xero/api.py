@@ -104,14 +104,9 @@ def read_settings(reader: Settings | None = None) -> XeroSettings:
         if url.scheme not in ("http", "https") or not url.netloc:
             raise SettingsError(f"{SETTING_NAMES[name]}={values[name]!r} is not an http(s) address: fix it or unset it")
     present = {name: value for name, value in values.items() if value is not None}
-    chosen = XeroSettings(**present, token_folder=reader.token_folder())
-    if chosen.tenant_id is None:
-        connected = [c.company_id for c in chosen.tokens.connections(SOURCE)]
-        if len(connected) > 1:
-            raise SettingsError(f"Xero organisations {', '.join(connected)} are connected: choose one with XERO_TENANT_ID")
-        if connected:
-            chosen = XeroSettings(**{**present, "tenant_id": connected[0]}, token_folder=reader.token_folder())
-    return chosen
+    if "tenant_id" not in present:
+        present["tenant_id"] = TokenStore(reader.token_folder()).only_connection(SOURCE, "Xero organisations", "XERO_TENANT_ID")
+    return XeroSettings(**present, token_folder=reader.token_folder())
 
 
 def settings_status(reader: Settings | None = None) -> dict[str, bool]:
