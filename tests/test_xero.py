@@ -8,11 +8,9 @@ import hashlib
 from datetime import date
 from decimal import Decimal
 
-import pytest
-
 from core.db import read_only
 from metrics import aging_by_customer, kpis, reconciliation_with_source
-from tests.xero_ledger import REPORT_DATE, run_sync, store, xero_server  # noqa: F401 (fixtures)
+from tests.xero_ledger import REPORT_DATE, run_sync
 
 D = Decimal
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlparse
 
 from core.db import read_only
 from core.tokens import TokenStore
-from tests.xero_ledger import run_sync, xero_server  # noqa: F401 (fixture)
+from tests.xero_ledger import run_sync
 
 ROOT = Path(__file__).resolve().parent.parent
 

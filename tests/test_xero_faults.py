@@ -15,7 +15,7 @@ from core.settings import Settings
 from core.tokens import TokenStore
 from etl.patience import CONNECTION_TRIES
 from etl.sources.xero.api import read_settings
-from tests.xero_ledger import running, run_sync, store, xero_server  # noqa: F401 (fixtures)
+from tests.xero_ledger import run_sync, running
 
 
 def runs(db):

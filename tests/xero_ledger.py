@@ -1,5 +1,5 @@
 """The Xero books the connector tests sync, served by tests/xero_server.py, worked by hand, and how
-a test syncs them. Report date 2026-11-25; due-date aging 30 x 4; amounts in NZD unless named.
+a test syncs them (the fixture `xero_server` lives in tests/conftest.py). Report date 2026-11-25; due-date aging 30 x 4; amounts in NZD unless named.
 
 Koala Managed IT (base NZD; also USD and AUD):
   Alder  (20 days after the invoice date) INV A1 500.00 dated 09-01 due 09-21, 200.00 paid 10-15:
@@ -31,8 +31,6 @@ Wombat IT Pty Ltd (base AUD; also NZD), beside it in the same file:
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-
-import pytest
 
 from core.tokens import TokenStore
 from etl import pipeline
@@ -97,16 +95,6 @@ def running(monkeypatch, **options):
         server.wombat, server.wombat_ids = wombat, build_wombat(wombat)
         server.tick()
         yield server
-
-
-@pytest.fixture
-def xero_server(monkeypatch):
-    yield from running(monkeypatch)
-
-
-@pytest.fixture
-def store(tmp_path):
-    return TokenStore(tmp_path / "tokens")
 
 
 def settings_for(server: XeroServer, store: TokenStore, **overrides) -> XeroSettings:

@@ -62,7 +62,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Callable
 from urllib.parse import parse_qs, urlencode
 
-from tests.qbo_server import _HTTPServer, _Request, _Response
+from tests.qbo_server import _HTTPServer, _Request, _Response, _ScriptedFault, _ScriptedServer
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -194,19 +194,6 @@ class _Batch:
     status: str
     reference: str
     updated: datetime
-
-
-@dataclass
-class _Fault:
-    endpoint: str
-    kind: str
-    times: int
-    options: dict
-
-
-class _Fail(Exception):
-    def __init__(self, response: _Response):
-        self.response = response
 
 
 # --------------------------------------------------------------------------------------------
@@ -733,7 +720,7 @@ def _where(text: str | None) -> Callable[[dict], bool]:
 # The server
 # --------------------------------------------------------------------------------------------
 
-class XeroServer:
+class XeroServer(_ScriptedServer):
     """Xero's identity service and Accounting API on 127.0.0.1 at an ephemeral port; use as a
     context manager. Point the SDK at it with `api_url` (/Connections and /api.xro/2.0),
     `identity_url` (/connect/token) and `login_url`. `organisations` maps tenant id -> books;
@@ -764,7 +751,7 @@ class XeroServer:
         self._app_minute: collections.deque = collections.deque()
         self.requests: collections.Counter = collections.Counter()
         self.request_log: list[tuple[str, str, str, dict]] = []   # (endpoint, method, path?query, headers)
-        self._faults: list[_Fault] = []
+        self._faults: list[_ScriptedFault] = []
         self._sequence = 0
         self._lock = threading.RLock()
         self._stopping = threading.Event()
@@ -808,17 +795,7 @@ class XeroServer:
         if endpoint not in ENDPOINTS or fault not in FAULTS:
             raise ValueError(f"unknown endpoint {endpoint!r} or fault {fault!r}")
         with self._lock:
-            self._faults.append(_Fault(endpoint, fault, times, options))
-
-    def _take_fault(self, endpoint: str) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.endpoint == endpoint or (fault.endpoint == "any" and endpoint not in ("connections", "other")):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
+            self._faults.append(_ScriptedFault(endpoint, fault, times, options))
 
     # ---- request flow ----------------------------------------------------------------------------------
 
@@ -840,35 +817,21 @@ class XeroServer:
                 return resource.lower(), self._accounting(lambda r, org, res=resource: self._list(r, org, res))
         return "other", lambda r: _Response(404, b"The resource you're looking for cannot be found", "text/plain")
 
-    def _serve(self, request: _Request) -> _Response:
-        endpoint, action = self._route(request)
-        with self._lock:
-            self.requests[endpoint] += 1
-            query = f"?{urlencode(request.params)}" if request.params else ""
-            self.request_log.append((endpoint, request.method, request.path + query, dict(request.headers.items())))
-        fault = self._take_fault(endpoint)
-        if fault and fault.kind == "stall":
-            self._stopping.wait(fault.options.get("seconds", 5))
-            fault = None
-        if fault and fault.kind not in ("truncated", "reset"):
-            return self._scripted(fault)
-        if fault and endpoint == "token" and not fault.options.get("rotated"):
-            with self._lock:   # the answer is damaged before the new tokens take effect
-                saved = self._token_state()
-                response = action(request)
-                self._token_state(saved)
-        else:
-            response = action(request)
-        response.cut = fault.kind if fault else None
-        return response
+    any_kinds = tuple(e for e in ENDPOINTS if e not in ("connections", "any"))
 
-    def _token_state(self, restore: tuple | None = None) -> tuple:
-        names = ("_sequence", "current_refresh_token", "previous_refresh_token", "rotated_at", "access_token",
-                 "access_issued", "refreshes")
-        if restore is not None:
-            for name, value in zip(names, restore):
-                setattr(self, name, value)
-        return tuple(getattr(self, name) for name in names)
+    def _log(self, kind: str, request: _Request) -> None:
+        query = f"?{urlencode(request.params)}" if request.params else ""
+        self.request_log.append((kind, request.method, request.path + query, dict(request.headers.items())))
+
+    _NAMES = ("_sequence", "current_refresh_token", "previous_refresh_token", "rotated_at", "access_token",
+              "access_issued", "refreshes")
+
+    def _token_state(self) -> tuple:
+        return tuple(getattr(self, name) for name in self._NAMES)
+
+    def _restore_token_state(self, state: tuple) -> None:
+        for name, value in zip(self._NAMES, state):
+            setattr(self, name, value)
 
     def _json(self, status: int, payload, headers=None) -> _Response:
         return _Response(status, _dump(payload), "application/json; charset=utf-8", headers=dict(headers or {}))
@@ -881,7 +844,7 @@ class XeroServer:
     def _validation(self, message: str) -> _Response:
         return self._json(400, {"ErrorNumber": 16, "Type": "QueryParseException", "Message": message})
 
-    def _scripted(self, fault: _Fault) -> _Response:
+    def _scripted_response(self, fault: _ScriptedFault) -> _Response:
         retry = {"Retry-After": str(fault.options["retry_after"])} if fault.options.get("retry_after") is not None else {}
         if fault.kind == "401":
             return self._problem(401, "Unauthorized", "TokenExpired: token expired (scripted by the test)",
@@ -999,10 +962,7 @@ class XeroServer:
                 headers, refused = self._limits(org)
                 if refused:
                     return refused
-                try:
-                    response = handler(request, org)
-                except _Fail as failed:
-                    response = failed.response
+                response = handler(request, org)
             response.headers.update(headers)
             return response
         return serve

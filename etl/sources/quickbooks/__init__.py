@@ -26,21 +26,9 @@ import pandas as pd
 
 from core.errors import SettingsError, SyncError
 from core.settings import settings as current_settings
-from etl.batch import BOOK_ENTITIES, Batch, Company, Connector, Entity, Progress, Source, SourceState, stepped
+from etl.batch import BOOK_ENTITIES, Batch, Company, Entity, Progress, Source, SourceState, stepped
 from etl.sources.quickbooks import mapping
-from etl.sources.quickbooks.api import (
-    TOKEN_WARNING_DAYS,
-    SOURCE as NAME,
-    QuickBooksConnection,
-    QuickBooksSettings,
-    authorization_url,
-    check_connection,
-    connect_with_redirect,
-    is_connected,
-    read_settings,
-    saved_token,
-    settings_status,
-)
+from etl.sources.quickbooks.api import CONNECTOR, SOURCE as NAME, QuickBooksConnection, QuickBooksSettings
 
 CDC_WINDOW = timedelta(days=29)  # QuickBooks keeps 30 days of changes; leave a day's margin
 CDC_CAP = 1000  # objects in one CDC answer, all entities together
@@ -248,9 +236,5 @@ SOURCE = Source(
     company=company,
     fetch=fetch,
     infers_autopay=True,
-    connector=Connector(
-        settings=read_settings, status=settings_status, is_connected=is_connected,
-        authorization_url=authorization_url, connect=connect_with_redirect, check=check_connection,
-        saved_token=saved_token, warn_days=TOKEN_WARNING_DAYS,
-    ),
+    connector=CONNECTOR,
 )

@@ -26,6 +26,7 @@ from quickbooks.exceptions import AuthorizationException, QuickbooksException
 from core.errors import SettingsError, SyncError
 from core.settings import Settings, settings as current_settings
 from core.tokens import Connection, TokenStore
+from etl.batch import Connector
 from etl.patience import CONNECTION_TRIES, Patience  # noqa: F401 (tests read CONNECTION_TRIES here)
 
 SOURCE = "quickbooks"
@@ -335,3 +336,9 @@ class QuickBooksConnection:
 def _short(text: str, limit: int = 160) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+# What the CLI and the Data & sync page need to connect one (etl/batch.py Connector).
+CONNECTOR = Connector(settings=read_settings, status=settings_status, is_connected=is_connected,
+                      authorization_url=authorization_url, connect=connect_with_redirect, check=check_connection,
+                      saved_token=saved_token, warn_days=TOKEN_WARNING_DAYS)

@@ -28,23 +28,10 @@ import pandas as pd
 
 from core.errors import SettingsError, SyncError
 from core.settings import settings as current_settings
-from etl.batch import BOOK_ENTITIES, Batch, Company, Connector, Progress, Source, SourceState, stepped
+from etl.batch import BOOK_ENTITIES, Batch, Company, Progress, Source, SourceState, stepped
 from etl.amounts import cents
 from etl.sources.xero import mapping
-from etl.sources.xero.api import (
-    DAILY_LIMIT,
-    SOURCE as NAME,
-    TOKEN_WARNING_DAYS,
-    XeroConnection,
-    XeroSettings,
-    authorization_url,
-    check_connection,
-    connect_with_redirect,
-    is_connected,
-    read_settings,
-    saved_token,
-    settings_status,
-)
+from etl.sources.xero.api import CONNECTOR, DAILY_LIMIT, SOURCE as NAME, XeroConnection, XeroSettings
 
 # The paged lists a sync reads: (endpoint, SDK method, the answer's key, the receivables filter).
 LISTS = (
@@ -323,9 +310,5 @@ SOURCE = Source(
     company=company,
     fetch=fetch,
     infers_autopay=True,
-    connector=Connector(
-        settings=read_settings, status=settings_status, is_connected=is_connected,
-        authorization_url=authorization_url, connect=connect_with_redirect, check=check_connection,
-        saved_token=saved_token, warn_days=TOKEN_WARNING_DAYS,
-    ),
+    connector=CONNECTOR,
 )

@@ -36,6 +36,7 @@ from xero_python.identity import IdentityApi
 from core.errors import SettingsError, SyncError
 from core.settings import Settings, settings as current_settings
 from core.tokens import Connection, TokenStore
+from etl.batch import Connector
 from etl.patience import Patience
 
 SOURCE = "xero"
@@ -439,3 +440,9 @@ class XeroConnection(_Session):
 
     def aged_receivables(self, contact_id: str, report_date: date) -> dict:
         return self.read("reports", "get_report_aged_receivables_by_contact", contact_id=contact_id, date=report_date)
+
+
+# What the CLI and the Data & sync page need to connect one (etl/batch.py Connector).
+CONNECTOR = Connector(settings=read_settings, status=settings_status, is_connected=is_connected,
+                      authorization_url=authorization_url, connect=connect_with_redirect, check=check_connection,
+                      saved_token=saved_token, warn_days=TOKEN_WARNING_DAYS)
