@@ -24,7 +24,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from core.errors import SyncError
+from core.errors import SettingsError, SyncError
 from core.settings import settings
 
 
@@ -130,6 +130,14 @@ class TokenStore:
             yield
         finally:
             lock.release()
+
+    def only_connection(self, source: str, what: str, setting: str) -> str | None:
+        """The one company of `source` connected so far (None for none); several must be chosen
+        by `setting` (`what` names them in the message, e.g. 'QuickBooks companies')."""
+        connected = [c.company_id for c in self.connections(source)]
+        if len(connected) > 1:
+            raise SettingsError(f"{what} {', '.join(connected)} are connected: choose one with {setting}")
+        return connected[0] if connected else None
 
     def begin_sign_in(self, source: str, state: str) -> None:
         self._write(self.folder / f".{source}-sign-in.json", {"state": state, "started_at": settings().now().isoformat()})

@@ -24,6 +24,18 @@ def no_progress(fraction: float, text: str) -> None:
     """The default listener: nobody is watching."""
 
 
+def stepped(progress: Progress) -> tuple[Progress, Callable[[str], None]]:
+    """`progress` as a source reports its steps, and `tell(text)`: a line said at the point the
+    last step reached (a wait on the source's API, told by etl/patience.py)."""
+    reached = [0.0]
+
+    def step(fraction: float, text: str) -> None:
+        reached[0] = fraction
+        progress(fraction, text)
+
+    return step, lambda text: progress(reached[0], text)
+
+
 def company_in_file(companies: pd.DataFrame, company_id: str | None = None) -> "Company":
     """The company a run writes to, of those the file holds: the one named, or the only one."""
     chosen = companies[companies["company_id"] == company_id] if company_id is not None else companies

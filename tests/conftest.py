@@ -8,6 +8,7 @@ from etl import pipeline
 from etl.sources import demo
 from tests import browser as real_browser
 from tests.quickbooks_ledger import running_server
+from tests.xero_ledger import running as running_xero
 
 DEMO_AS_OF = date(2026, 11, 25)
 
@@ -48,6 +49,12 @@ def server(monkeypatch):
 def big_server(monkeypatch):
     """The same ledger with 2,520 Acme invoices: three pages of 1,000."""
     yield from running_server(monkeypatch, acme_invoices=2520)
+
+
+@pytest.fixture
+def xero_server(monkeypatch):
+    """The Xero look-alike on 127.0.0.1 serving tests/xero_ledger.py's two organisations."""
+    yield from running_xero(monkeypatch)
 
 
 @pytest.fixture
