@@ -16,7 +16,7 @@ st.title("Data & sync")
 def connect_and_sync(source) -> None:
     connector = source.connector
     status = connector.status(settings())
-    with st.expander("Settings (environment variables or .streamlit/secrets.toml)", expanded=not all(status.values())):
+    with st.expander(f"{source.label} settings (environment variables or .streamlit/secrets.toml)", expanded=not all(status.values())):
         st.caption("Values are never shown here; only whether each is set.")
         st.dataframe({"setting": list(status), "set": list(status.values())}, hide_index=True)
     try:

@@ -25,7 +25,7 @@ USERS = {"viewer@msp.example": {"name": "Vera Viewer"}, "collector@msp.example":
 ROLES = {"viewer@msp.example": "viewer", "collector@msp.example": "collector", "admin@msp.example": "admin"}
 USER_COOKIE = "_streamlit_user"  # Streamlit's identity cookie (streamlit/web/server/starlette)
 A_LONG_TIME_AGO = 1_600_000_000  # September 2020, seconds since the epoch
-SOURCE_SETTINGS = "Settings (environment variables or .streamlit/secrets.toml)"  # the Data & sync page's connect part
+SOURCE_SETTINGS = "QuickBooks Online settings (environment variables or .streamlit/secrets.toml)"  # where an admin connects QuickBooks
 
 
 @pytest.fixture(scope="module")
