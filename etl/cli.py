@@ -89,16 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
     sync.set_defaults(run=_run_sync)
 
     importable = sources.importable()
-    load = commands.add_parser("import", help="import a file: an autopay roster (CSV or Excel) exported from a payment portal")
-    load.add_argument("kind", choices=list(importable), help="what the file is")
-    load.add_argument("file", help="the file: a header row, then one row per record (see docs/autopay.md)")
+    kinds = ", ".join(f"{kind} ({source.label})" for kind, source in importable.items())
+    load = commands.add_parser("import", help=f"import a file: {kinds}")
+    load.add_argument("kind", choices=list(importable), help="what the file is (docs/sources/)")
+    load.add_argument("files", nargs="+", metavar="FILE",
+                      help="the file (CSV or .xlsx); `files` takes several at once, e.g. invoices.csv payments.csv")
     _add_db(load)
     load.add_argument("--company", help="company id, when the database holds several")
     load.add_argument(
         "--map", action="append", default=[], type=_column_mapping, metavar="COLUMN=HEADER",
         help=f"which header holds a column ({', '.join(_mappable_columns())}), when its name is not recognised; repeatable",
     )
-    load.add_argument("--on", type=iso_date, help="the date the file describes (default: today)")
+    load.add_argument("--on", type=iso_date, help="the date the file describes (default: the file's own, else today)")
+    load.add_argument("--replace-all", action="store_true",
+                      help="confirm an import that replaces much of what is held (a roster that matches nobody or "
+                      "takes most clients off autopay; an export older than the one loaded)")
     load.set_defaults(run=_run_import)
 
     infer = commands.add_parser("infer", help="infer autopay from payment behaviour (imported rosters still win)")
@@ -236,7 +241,10 @@ def _run_sync(args: argparse.Namespace, console: Console) -> None:
 
 def _run_import(args: argparse.Namespace, console: Console) -> None:
     source = sources.importable()[args.kind]
-    chosen = source.importer.settings(args.file, company_id=args.company, mapping=dict(args.map), on=args.on)
+    if len(args.files) > 1 and not source.importer.several:
+        raise InputError(f"`import {args.kind}` reads one file at a time; import the others one by one")
+    chosen = source.importer.settings(args.files if source.importer.several else args.files[0], company_id=args.company,
+                                      mapping=dict(args.map), on=args.on, replace_all=args.replace_all)
     result = pipeline.run(database_path(args.db), source, chosen)
     print(result.describe())
     for row in getattr(result.summary, "unmatched", []):
@@ -256,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         args.run(args, console)
     except LedgerlightError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        for problem in getattr(exc, "problems", [])[1:]:  # a file's every problem, one a line
+            print(f"  {problem}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`... | head`): nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush is quiet too

@@ -91,6 +91,16 @@ def _company_rows(path, company: Company):
     return rows
 
 
+def _company_model(path, company: Company):
+    def model(name: str, **params) -> pd.DataFrame:
+        with read_only(path) as con:
+            frame = models.frame(con, name, params)
+        if {"source", "company_id"} <= set(frame.columns):
+            frame = frame[(frame["source"] == company.source) & (frame["company_id"] == company.company_id)]
+        return frame.reset_index(drop=True)
+    return model
+
+
 def run(db, source: Source, settings: Any, progress: Progress = no_progress, full: bool = False) -> RunResult:
     """One run of `source`: state, fetch, write. `full`: re-read everything, not only what
     changed since the last run. Any error leaves the file exactly as it was, plus a `failed`
@@ -99,7 +109,8 @@ def run(db, source: Source, settings: Any, progress: Progress = no_progress, ful
     connect_for_write(path).close()  # creates or upgrades the file before anything is read
     company = source.company(settings, _companies(path))
     last_run_id, cursor = _last_run(path, company, source.name)
-    state = SourceState(current_settings().today(), company, None if full else cursor, _company_rows(path, company))
+    state = SourceState(current_settings().today(), company, None if full else cursor, _company_rows(path, company),
+                        _company_model(path, company))
     try:
         batch = source.fetch(settings, state, progress)
     except InputError:

@@ -22,10 +22,11 @@ import metrics
 from core.db import data_version, read_only
 from core.errors import LedgerlightError
 from core.settings import settings
-from etl import pipeline, sources
+from etl import pipeline, sources, tabular
 from etl.batch import Source
 from etl.sources.demo import DemoSettings
 
+FILE_LIMITS = tabular.LIMITS  # what an upload may hold, for the pages to say
 _CONTEXT_KEY = "ledgerlight_context"
 _CHOSEN_AS_OF = "ledgerlight_as_of"  # a date the user picked; outlives page switches, unlike widget state
 _AS_OF_WIDGET = "as_of"
