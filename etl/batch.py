@@ -30,7 +30,8 @@ def company_in_file(companies: pd.DataFrame, company_id: str | None = None) -> "
     if len(chosen) == 1:
         row = chosen.iloc[0]
         return Company(row["source"], row["company_id"], row["name"], row["home_currency"],
-                       None if pd.isna(row["data_through"]) else row["data_through"])
+                       None if pd.isna(row["data_through"]) else row["data_through"],
+                       None if pd.isna(row.get("snapshot_on")) else row.get("snapshot_on"))
     listed = ", ".join(companies["company_id"]) or "none"
     if company_id is not None and chosen.empty:
         raise InputError(f"no company {company_id!r} in this database (companies: {listed}); pass one with --company")
@@ -41,13 +42,16 @@ def company_in_file(companies: pd.DataFrame, company_id: str | None = None) -> "
 
 @dataclass(frozen=True)
 class Company:
-    """Whose books: (source, company_id) is part of every canonical row's key."""
+    """Whose books: (source, company_id) is part of every canonical row's key. `snapshot_on`: the
+    books are a report of what was open on that date, not a history (what a source of such
+    reports declares; metrics.snapshot_limit says what can be known from them)."""
 
     source: str
     company_id: str
     name: str
     home_currency: str = "USD"
     data_through: date | None = None
+    snapshot_on: date | None = None
 
 
 @dataclass(frozen=True)

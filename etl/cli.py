@@ -188,7 +188,7 @@ def _run_info(args: argparse.Namespace, console: Console) -> None:
 def _run_report(args: argparse.Namespace, console: Console) -> None:
     with read_only(args.db) as con:
         as_of = reports.report_date(con, args.as_of, settings().today())
-        report = reports.REPORTS[args.name](con, as_of, args)
+        report = reports.report(con, args.name, as_of, args)
     print(reports.render(args.name, report, args.format), end="" if args.format == "csv" else "\n")
 
 

@@ -215,9 +215,10 @@ def _write_batch(con, source: Source, batch: Batch) -> dict[str, int]:
         _store_aging(con, company, batch.aging)
     if source.books:
         con.execute(
-            "INSERT OR REPLACE INTO companies (source, company_id, name, home_currency, data_through) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [company.source, company.company_id, company.name, company.home_currency, company.data_through],
+            "INSERT OR REPLACE INTO companies (source, company_id, name, home_currency, data_through, snapshot_on) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [company.source, company.company_id, company.name, company.home_currency, company.data_through,
+             company.snapshot_on],
         )
     if source.infers_autopay:
         counts["inferred_autopay_periods"] = reinfer_autopay(con, company)

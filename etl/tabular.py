@@ -423,28 +423,39 @@ class DateReading:
     assumed: bool = False
 
 
-def date_reading(sheet: Sheet, cells: Iterable[tuple[int, int]], latest: date, problems: Problems,
-                 label: Callable[[int], str] = column_letter) -> DateReading:
-    """Which way round a file writes its slashed dates, from the cells (row index, column) that
-    hold dates: 13/01/2026 can only be day first, 01/13/2026 only month first; a file with both
-    is refused; a file with neither is read month first (the US way) and `assumed` says so."""
+@dataclass(frozen=True)
+class DateCells:
+    """Where a file holds dates: the sheet, its (row index, column) cells, and the column names."""
+
+    sheet: Sheet
+    cells: Sequence[tuple[int, int]]
+    label: Callable[[int], str] = column_letter
+
+
+def date_reading(files: Sequence[DateCells], latest: date, problems: Problems) -> DateReading:
+    """Which way round the files of one export write their slashed dates: 13/01/2026 can only be
+    day first, 01/13/2026 only month first; files with both are refused; files with neither are
+    read month first (the US way) and `assumed` says so."""
     day_first = month_first = None
-    for index, column in cells:
-        found = _SLASHED.fullmatch(text(sheet.cell(index, column)))
-        if not found:
-            continue
-        first, second = int(found.group(1)), int(found.group(2))
-        where = (sheet.numbers[index], column)
-        if first > 12 and second <= 12:
-            day_first = day_first or where
-        elif second > 12 and first <= 12:
-            month_first = month_first or where
+    slashed = False
+    for part in files:
+        for index, column in part.cells:
+            found = _SLASHED.fullmatch(text(part.sheet.cell(index, column)))
+            if not found:
+                continue
+            slashed = True
+            first, second = int(found.group(1)), int(found.group(2))
+            where = (part.sheet.name, part.sheet.numbers[index], part.label(column))
+            if first > 12 and second <= 12:
+                day_first = day_first or where
+            elif second > 12 and first <= 12:
+                month_first = month_first or where
     if day_first and month_first:
-        problems.add(f"{sheet.name}: row {day_first[0]}, column {label(day_first[1])!r} writes the day first but "
-                     f"row {month_first[0]}, column {label(month_first[1])!r} the month first: write every date "
-                     "as YYYY-MM-DD")
-    assumed = not day_first and not month_first
-    return DateReading(bool(day_first) and not month_first, latest, assumed)
+        one_file = day_first[0] == month_first[0]
+        problems.add(f"{day_first[0]}{':' if one_file else ''} row {day_first[1]}, column {day_first[2]!r} writes the "
+                     f"day first but {'' if one_file else month_first[0] + ' '}row {month_first[1]}, column "
+                     f"{month_first[2]!r} the month first: write every date as YYYY-MM-DD")
+    return DateReading(bool(day_first) and not month_first, latest, slashed and not day_first and not month_first)
 
 
 def day(value, reading: DateReading = DateReading()) -> date | None:

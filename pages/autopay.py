@@ -41,6 +41,8 @@ with st.expander("Import an autopay roster", icon=":material/upload_file:"):
                 st.warning("These rows matched no customer and were not imported: fix the name or use the customer id.")
                 st.dataframe([vars(row) for row in result.summary.unmatched], hide_index=True)
 
+if not shell.knows():
+    st.stop()
 adoption = shell.metric("autopay_adoption").iloc[0]
 split = shell.metric("autopay_status_split")
 speed = split.set_index("autopay_status")

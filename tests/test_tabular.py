@@ -170,7 +170,7 @@ def test_dates_read_the_ways_exports_write_them(written, expected):
 def test_day_first_dates_are_read_day_first_when_the_file_shows_it():
     sheet = read_sheet("r.csv", b"when\n03/04/2026\n25/04/2026\n")
     problems = tabular.Problems("r.csv")
-    reading = tabular.date_reading(sheet, [(1, 0), (2, 0)], date(2028, 1, 1), problems)
+    reading = tabular.date_reading([tabular.DateCells(sheet, [(1, 0), (2, 0)])], date(2028, 1, 1), problems)
     assert (reading.day_first, reading.assumed, problems.items) == (True, False, [])
     assert day("03/04/2026", reading) == date(2026, 4, 3)
 
@@ -178,7 +178,7 @@ def test_day_first_dates_are_read_day_first_when_the_file_shows_it():
 def test_a_file_with_both_date_orders_is_refused():
     sheet = read_sheet("r.csv", b"when\n25/04/2026\n04/25/2026\n")
     problems = tabular.Problems("r.csv")
-    tabular.date_reading(sheet, [(1, 0), (2, 0)], date(2028, 1, 1), problems)
+    tabular.date_reading([tabular.DateCells(sheet, [(1, 0), (2, 0)])], date(2028, 1, 1), problems)
     assert problems.items == ["r.csv: row 2, column 'A' writes the day first but row 3, column 'A' the month first: "
                               "write every date as YYYY-MM-DD"]
 

@@ -50,6 +50,7 @@ class Context:
     company_names: tuple[str, ...]
     home_currency: str
     is_demo: bool
+    is_snapshot: bool = False  # some company's books are a snapshot of one date (metrics.snapshot_limit)
 
 
 def _build_demo_with_progress(db: Path) -> None:
@@ -129,6 +130,7 @@ def prepare(page_title: str) -> Context:
         company_names=tuple(held["name"]),
         home_currency=home_currency,
         is_demo=bool((held["source"] == "demo").any()),
+        is_snapshot=bool(held["snapshot_on"].notna().any()),
     )
     if context.is_demo:
         st.info(
@@ -138,7 +140,19 @@ def prepare(page_title: str) -> Context:
             icon=":material/science:",
         )
     st.session_state[_CONTEXT_KEY] = context
+    if context.is_snapshot:
+        st.warning(metric("snapshot_limit", history=False) or metric("snapshot_limit"), icon=":material/photo_camera:")
     return context
+
+
+def knows(history: bool = True) -> bool:
+    """Whether the books can support a figure at the as-of date (`history`: one that needs the
+    books' history, like a trend, KPIs or a forecast). Pages draw it only then; otherwise this
+    says in a line that it is left out (the banner at the top says why)."""
+    if metric("snapshot_limit", history=history) is None:
+        return True
+    st.caption(":material/photo_camera: Left out: the books are a snapshot of one date (see the note at the top).")
+    return False
 
 
 def metric(name: str, **options) -> Any:

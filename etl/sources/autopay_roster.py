@@ -156,8 +156,8 @@ def _read_roster(name: str, content: bytes, mapping: dict[str, str], on: date) -
     problems = Problems(name)
     dated = [(index, header.positions[column]) for index in range(1, len(sheet.rows))
              for column in ("enrolled_on", "disabled_on") if column in header]
-    reading = tabular.date_reading(sheet, dated, tabular.latest_date(on), problems,
-                                   label=lambda position: header.headers[position])
+    reading = tabular.date_reading([tabular.DateCells(sheet, dated, lambda position: header.headers[position])],
+                                   tabular.latest_date(on), problems)
     parsers = {"customer": stored_text, "autopay": flag, "method": _parse_method,
                "enrolled_on": partial(day, reading=reading), "disabled_on": partial(day, reading=reading)}
     rows = []
