@@ -177,6 +177,8 @@ def _run_info(args: argparse.Namespace, console: Console) -> None:
             table.add_row(entity, f"{count:,}")
         console.print(table)
         console.print(f"Invoices {company['first_invoice']} → {company['last_invoice']}; data through {company['data_through']}")
+        if company["snapshot_on"]:
+            console.print(f"A snapshot of what was open on {company['snapshot_on']}: the aging at that date only")
         sync = company["last_sync"]
         if sync:
             console.print(f"Last run: {sync['kind']} {sync['status']} at {sync['finished_at'] or sync['started_at']}"

@@ -67,7 +67,8 @@ def database_summary(con: duckdb.DuckDBPyConnection) -> dict:
         row = {key: _plain(value) for key, value in row.items()}
         described.append(
             {
-                **{key: row[key] for key in ("source", "company_id", "name", "home_currency", "data_through")},
+                **{key: row[key] for key in ("source", "company_id", "name", "home_currency", "data_through",
+                                             "snapshot_on")},
                 "counts": {table: int(row[table]) for table in BOOK_TABLES},
                 "first_invoice": row["first_invoice"],
                 "last_invoice": row["last_invoice"],

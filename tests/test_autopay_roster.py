@@ -12,6 +12,7 @@ import pytest
 from openpyxl import Workbook
 
 from core.db import read_only
+from etl.cli import main
 from etl.sources.autopay_roster import RosterError, normalised_name, read_roster
 from metrics import autopay_status_as_of
 from tests.books import import_roster, write_book
@@ -319,3 +320,15 @@ def test_cr_only_line_endings_import_like_any_other(demo_copy, tmp_path):
     mac = import_roster(demo_copy, "mac.csv", content=roster_of(enrolled).replace(b"\n", b"\r"))
     assert (len(mac.matched), mac.unmatched) == (50, [])
     assert on_autopay(demo_copy) == enrolled
+
+
+def test_the_cli_lists_every_problem_one_a_line(db, tmp_path, capsys):
+    bad = write_csv(tmp_path, "customer,autopay,enrolled_on\nAcme Dental,perhaps,2026-01-01\nCedar CPA,,2099-01-01\n")
+    assert main(["import", "autopay", str(bad), "--db", str(db)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: roster.csv row 2, column 'autopay': 'perhaps' is not a yes/no: use yes/no, true/false, 1/0 or "
+        "enabled/disabled (and 2 more problems)",
+        "  roster.csv row 3, column 'autopay': is empty: write yes or no",
+        "  roster.csv row 3, column 'enrolled_on': 2099-01-01 is outside the dates ledgerlight accepts (1980-01-01 "
+        "to 2028-11-25): check the year",
+    ]

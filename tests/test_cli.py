@@ -29,7 +29,7 @@ def test_demo_then_info_json(tmp_path):
     info = etl("info", "--db", str(db), "--format", "json")
     assert info.returncode == 0, info.stderr
     summary = json.loads(info.stdout)
-    assert summary["schema_version"] == 5
+    assert summary["schema_version"] == 6
     (company,) = summary["companies"]
     assert (company["source"], company["company_id"], company["data_through"]) == ("demo", "demo-msp", "2026-11-25")
     assert company["counts"]["customers"] >= 12

@@ -18,8 +18,10 @@ from core.errors import InputError
 from etl import pipeline
 from etl.cli import main
 from etl.sources import files
-from metrics import aging_by_customer, kpis, snapshot_limit
+from metrics import aging_by_customer, kpis, open_invoices_as_of, snapshot_limit
 from tests.books import write_book
+from tests.conftest import DEMO_AS_OF
+from tests.test_app import open_page, run_app
 from tests.test_cli import etl
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "files"
@@ -292,6 +294,12 @@ BAD = [
      "open.csv is titled 'Open Invoices' but row 4 has the columns 'Type', 'Date', 'Num', 'P. O. #', 'Terms', "
      "'Due Date', 'Class', 'Aging': ledgerlight reads QuickBooks Desktop's Open Invoices, A/R Aging Detail, Customer "
      "Balance Detail, Transaction List by Customer with their standard columns"),
+    ("another QuickBooks report", [("sales.csv", b'"Harbor IT Services"\n"Sales by Customer Detail"\n"All Transactions"\n'
+                                                 b',"Type","Date","Num","Memo","Name","Item","Qty","Sales Price","Amount","Balance"\n'
+                                                 b'"Acme Dental",,,,,,,,,,\n,"Invoice","01/10/2026","1001","","Acme Dental",'
+                                                 b'"Managed","1","1,000.00","1,000.00","1,000.00"\n')],
+     "sales.csv is QuickBooks Desktop's 'Sales by Customer Detail' report, which does not hold what customers owe "
+     "invoice by invoice"),
     ("QuickBooks Online", [("qbo.csv", b"Harbor IT Services\nA/R Aging Detail\nAs of March 31, 2026\n\n"
                                        b"Date,Transaction Type,Num,Customer,Due Date,Past Due,Amount,Open Balance\n"
                                        b"03/10/2026,Invoice,1007,Acme Dental,04/09/2026,-9,800.00,800.00\n")],
@@ -363,8 +371,8 @@ def test_every_bad_cell_of_every_file_is_listed_at_once():
             bad, (FIXTURES / "zoho_payments.csv").read_bytes()], on=AS_OF), AS_OF)
     assert refused.value.problems == [
         "invoices.csv row 2, column 'Total': '1000.005' has more than 2 decimal places",
-        "invoices.csv row 3, column 'Total': -250.00 is negative: a invoice is recorded as a positive amount (a refund "
-        "or a credit goes in its own file)",
+        "invoices.csv row 3, column 'Total': -250.00 is negative: an invoice is recorded as a positive amount (a "
+        "refund or a credit goes in its own file)",
     ]
 
 
@@ -379,3 +387,81 @@ def test_a_mapping_names_a_header_of_one_of_the_files(tmp_path):
     misspelt = files.SOURCE.importer.settings(["invoices.csv"], content=[invoices], mapping={"customer": "Bill-To Name"})
     with pytest.raises(InputError, match="no file has the header 'Bill-To Name' \\(mapped to customer\\)|invoices.csv has no customer"):
         pipeline.run(db, files.SOURCE, misspelt)
+
+
+def qbd_aging_detail_of(db, as_of) -> bytes:
+    """A book's open invoices and credits at `as_of` written as QuickBooks Desktop's A/R Aging Detail
+    (home-currency amounts; a job named 'Customer:Job'), as QuickBooks would export that book."""
+    with read_only(db) as con:
+        invoices = open_invoices_as_of(con, as_of, roll_up=False)
+        credits = aging_by_customer(con, as_of, roll_up=False)
+        full_name = {customer_id: name if parent is None else f"{names[parent]}:{name}"
+                     for names in [dict(con.execute("SELECT customer_id, name FROM customers").fetchall())]
+                     for customer_id, name, parent in con.execute("SELECT customer_id, name, parent_id FROM customers").fetchall()}
+    periods = {"Current": [], "1 - 30": [], "31 - 60": [], "61 - 90": [], "> 90": []}
+    for row in invoices.to_dict("records"):
+        late = row["days_past_due"]
+        period = "Current" if late <= 0 else "1 - 30" if late <= 30 else "31 - 60" if late <= 60 else "61 - 90" if late <= 90 else "> 90"
+        periods[period].append(("Invoice", row["txn_date"], row["doc_number"], full_name[row["customer_id"]],
+                                row["due_date"] or row["txn_date"], late if late > 0 else "", row["home_open_amount"]))
+    for row in credits[credits["unapplied_credit"] > 0].to_dict("records"):
+        periods["Current"].append(("Payment", as_of, "", full_name[row["customer_id"]], None, "", -row["unapplied_credit"]))
+    lines = ['"Northwind Managed IT"', '"A/R Aging Detail"', f'"As of {as_of:%B %-d, %Y}"',
+             ',"Type","Date","Num","P. O. #","Name","Terms","Due Date","Class","Aging","Open Balance"']
+    grand = Decimal("0.00")
+    for period, rows in periods.items():
+        lines.append(f'"{period}",,,,,,,,,,')
+        for kind, when, number, name, due, late, value in rows:
+            due_text = f"{due:%m/%d/%Y}" if due else ""
+            lines.append(f',"{kind}","{when:%m/%d/%Y}","{number}","","{name}","","{due_text}","","{late}","{value:,.2f}"')
+        total = sum((row[-1] for row in rows), Decimal("0.00"))
+        grand += total
+        lines.append(f'"Total {period}",,,,,,,,,,"{total:,.2f}"')
+    lines.append(f'"TOTAL",,,,,,,,,,"{grand:,.2f}"')
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_the_demos_own_aging_detail_imports_to_the_same_aging(demo_db, tmp_path):
+    exported = qbd_aging_detail_of(demo_db, DEMO_AS_OF)
+    db = tmp_path / "from-demo.duckdb"
+    pipeline.run(db, files.SOURCE, files.SOURCE.importer.settings(["aging.csv"], content=[exported]))
+    with read_only(demo_db) as con:
+        demo = aging_by_customer(con, DEMO_AS_OF).set_index("customer")[COLUMNS]
+    imported = aging_by_customer_at(db, DEMO_AS_OF)
+    assert len(demo) > 50 and demo["total"].sum() > 0
+    assert imported.sort_index().to_dict("index") == demo.sort_index().to_dict("index")
+
+
+def aging_by_customer_at(db, as_of):
+    with read_only(db) as con:
+        return aging_by_customer(con, as_of).set_index("customer")[COLUMNS]
+
+
+@pytest.fixture(scope="module")
+def snapshot_db(tmp_path_factory):
+    db = tmp_path_factory.mktemp("snapshot") / "snapshot.duckdb"
+    import_files(db, *SHAPES["qbd-open-invoices"], on=None)
+    return db
+
+
+def test_the_dashboard_says_what_a_snapshot_cannot_know_instead_of_drawing_it(monkeypatch, snapshot_db):
+    overview = run_app(monkeypatch, snapshot_db)
+    assert not overview.exception
+    assert overview.warning[0].value.startswith("The books of Harbor IT Services are a snapshot of what was open on "
+                                                "31 March 2026: ledgerlight knows the aging at that date")
+    shown = {metric.label: metric.value for metric in overview.metric}
+    assert shown == {"Total A/R": "$1,770.50", "Overdue A/R": "$970.50", "% current": "45.2%"}  # no KPI tiles
+    assert len(overview.get("plotly_chart")) == 1  # the aging bars; not the trend, not the KPI trend
+    assert [c.value for c in overview.caption if "Left out" in c.value] == [
+        ":material/photo_camera: Left out: the books are a snapshot of one date (see the note at the top)."] * 2
+
+    overview.sidebar.date_input[0].set_value(date(2026, 2, 28)).run()  # a date the snapshot does not know
+    assert overview.warning[0].value.endswith("the aging is known at that date only, not at 28 February 2026.")
+    assert overview.metric == [] or len(overview.metric) == 0
+
+
+@pytest.mark.parametrize("page", ["pages/forecast.py", "pages/autopay.py"])
+def test_pages_that_need_the_history_say_so_on_a_snapshot(monkeypatch, snapshot_db, page):
+    shown = open_page(monkeypatch, snapshot_db, page)
+    assert not shown.exception
+    assert "snapshot" in shown.warning[0].value and len(shown.get("plotly_chart")) == 0

@@ -117,6 +117,7 @@ _KIND_SIGNS = {
     "invoices": {"invoice", "invoice number", "invoice no", "invoice #", "invoice id", "invoice date",
                  "invoice total", "invoice amount", "inv #", "due date"},
 }
+_ONE = {"invoices": "an invoice", "payments": "a payment", "credit_notes": "a credit note"}
 COLUMN_NAMES = tuple(dict.fromkeys(column.name for columns in KINDS.values() for column in columns))
 
 _VOID = {"void", "voided", "cancelled", "canceled", "deleted"}
@@ -155,7 +156,8 @@ LAYOUTS = {
     "ar_aging_detail": Layout("A/R Aging Detail", ("type", "date", "num", "name", "due_date", "open_balance"),
                               "aging period", True,
                               "the aging at its date only: it lists what was open then, not how it got there"),
-    "customer_balance_detail": Layout("Customer Balance Detail", ("type", "date", "num", "due_date", "amount", "balance"),
+    "customer_balance_detail": Layout("Customer Balance Detail",
+                                      ("type", "date", "num", "due_date", "account", "amount", "balance"),
                                       "customer", False, "everything: every transaction that moved a balance"),
     "transaction_list_by_customer": Layout("Transaction List by Customer",
                                            ("type", "date", "num", "due_date", "account", "split"),
@@ -356,8 +358,8 @@ def _read_generic(name: str, sheet: Sheet, kind: str, index: int, header: tabula
             continue  # a draft or a quote is not A/R
         where = f"{name} row {record.number}"
         if values["total"] < 0:
-            record.fail(total_column, f"{values['total']} is negative: a {kind[:-1].replace('_', ' ')} is recorded "
-                        "as a positive amount (a refund or a credit goes in its own file)")
+            record.fail(total_column, f"{values['total']} is negative: {_ONE[kind]} is recorded as a positive "
+                        "amount (a refund or a credit goes in its own file)")
             continue
         read.customers.setdefault(customer_id, (customer_name, None))
         if kind == "invoices":
@@ -391,7 +393,7 @@ def _read_generic(name: str, sheet: Sheet, kind: str, index: int, header: tabula
         elif number_matches(first, item):  # a line-item export, or one payment over a row per invoice it paid
             first.applies.extend(item.applies)
         else:
-            record.fail("number", f"{kind[:-1].replace('_', ' ')} {item.id} is also on {first.where}, with a "
+            record.fail("number", f"{_ONE[kind].split(' ', 1)[1]} {item.id} is also on {first.where}, with a "
                         "different customer, date or amount: every number must be one record (a line-item export "
                         "repeats the same totals on each line)")
     read.items.extend(grouped.values())
@@ -487,7 +489,7 @@ def _layout_of(name: str, sheet: Sheet, index: int, title: Title, mapping: dict)
     present = set(header.positions)
     if "open_balance" in present:
         found = "ar_aging_detail" if "name" in present else "open_invoices"
-    elif {"amount", "balance"} <= present and "split" not in present:
+    elif {"amount", "balance", "account"} <= present and "split" not in present:
         found = "customer_balance_detail"
     elif "split" in present and ("amount" in present or {"debit", "credit"} <= present):
         found = "transaction_list_by_customer"
@@ -497,6 +499,10 @@ def _layout_of(name: str, sheet: Sheet, index: int, title: Title, mapping: dict)
                   tabular.header_key(title.report) == tabular.header_key(layout.title)), None)
     if title.report and tabular.header_key(title.report) in ("accounts receivable aging detail", "ar aging detail"):
         named = "ar_aging_detail"
+    if title.report and named is None:
+        raise InputError([f"{name} is QuickBooks Desktop's {title.report!r} report, which does not hold what "
+                          f"customers owe invoice by invoice: export {', '.join(layout.title for layout in LAYOUTS.values())} "
+                          "instead (docs/sources/files.md)"])
     if found is None or (named and named != found):
         what = f"is titled {title.report!r} but" if title.report else "is a report whose"
         expected = LAYOUTS[named or "open_invoices"]
@@ -538,7 +544,8 @@ def _read_report(name: str, sheet: Sheet, index: int, read: Read, on: date | Non
         kind = tabular.text(record.raw("type"))
         if labels and not kind:
             depth, label = labels[0]
-            stated = _stated_total(record, header, amount_column)
+            # A Transaction List adds up nothing (its documents' amounts would not make a sum).
+            stated = None if found == "transaction_list_by_customer" else _stated_total(record, header, amount_column)
             if label.upper() == "TOTAL":
                 if stated is not None and stated != grand:
                     record.fail(amount_column, f"TOTAL says {stated:,} but the rows above add up to {grand:,}: "
