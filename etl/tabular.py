@@ -547,15 +547,6 @@ def rate(value) -> Decimal:
     return found
 
 
-def safe(parse: Callable[[Any], Any], value, problems: Problems, row: int, header: str, default=None):
-    """`parse(value)`, or `default` with the cell's problem recorded."""
-    try:
-        return parse(value)
-    except (ValueError, InvalidOperation) as exc:
-        problems.cell(row, header, str(exc))
-        return default
-
-
 @dataclass
 class Records:
     """The data rows of a sheet under a header: each non-empty row as its number and a reader of
@@ -588,9 +579,15 @@ class Record:
     def get(self, column: str, parse: Callable[[Any], Any] = stored_text, default=None):
         """The column's value parsed, `default` when the file has no such column, or None (and the
         problem recorded) when the cell is bad."""
-        if column not in self.records.header:
+        header = self.records.header
+        position = header.positions.get(column)
+        if position is None:
             return default
-        return safe(parse, self.raw(column), self.records.problems, self.number, self.records.header.label(column))
+        try:
+            return parse(self.cells[position] if position < len(self.cells) else None)
+        except (ValueError, InvalidOperation) as exc:
+            self.records.problems.cell(self.number, header.headers[position], str(exc))
+            return None
 
     def fail(self, column: str | None, message: str) -> None:
         if column is None or column not in self.records.header:

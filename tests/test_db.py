@@ -76,7 +76,7 @@ def test_file_that_is_not_duckdb_is_refused_and_left_untouched(tmp_path):
 def test_file_from_a_newer_version_is_refused(tmp_path):
     path = tmp_path / "newer.duckdb"
     connect_for_write(path).execute("INSERT INTO schema_version VALUES (99, 'future', now())").close()
-    with pytest.raises(DatabaseError, match="newer ledgerlight \\(schema 99, this one knows 5\\)"):
+    with pytest.raises(DatabaseError, match="newer ledgerlight \\(schema 99, this one knows 6\\)"):
         connect_for_write(path)
 
 

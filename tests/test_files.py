@@ -465,3 +465,33 @@ def test_pages_that_need_the_history_say_so_on_a_snapshot(monkeypatch, snapshot_
     shown = open_page(monkeypatch, snapshot_db, page)
     assert not shown.exception
     assert "snapshot" in shown.warning[0].value and len(shown.get("plotly_chart")) == 0
+
+
+def with_open_balance(fixture: str, open_balances: dict[str, str]) -> bytes:
+    """A history report with QuickBooks Desktop's Open Balance column added (Customize Report)."""
+    import csv
+    rows = list(csv.reader((FIXTURES / fixture).read_text().splitlines()))
+    header = next(i for i, row in enumerate(rows) if "Type" in row)
+    for index, row in enumerate(rows):
+        if index == header:
+            row.append("Open Balance")
+        elif index > header and len(row) > 3 and row[1] == "Invoice":
+            row.append(open_balances[row[3]])
+        elif index > header:
+            row.append("")
+    return ("\n".join(",".join(f'"{v}"' if v else "" for v in row) for row in rows) + "\n").encode()
+
+
+@pytest.mark.parametrize("fixture", ["qbd_customer_balance_detail.csv", "qbd_transaction_list_by_customer.csv"])
+def test_an_open_balance_column_settles_exactly_what_quickbooks_says_is_open(tmp_path, fixture):
+    # Suppose Acme's 200.00 of 03-25 paid 1007, not its oldest invoice 1004, in QuickBooks: the added
+    # Open Balance column says so (1004 500.00 open, 1007 600.00), and the aging follows it, not the rule.
+    stated = {"1001": "0.00", "1002": "150.00", "1003": "0.00", "1004": "500.00", "1005": "400.00", "1006": "0.00",
+              "1007": "600.00", "1008": "120.50"}
+    db = tmp_path / "open.duckdb"
+    pipeline.run(db, files.SOURCE, files.SOURCE.importer.settings(["report.csv"], content=[
+        with_open_balance(fixture, stated)], on=AS_OF))
+    assert aging_of(db) == {**AGING, "Acme Dental": ("600.00", "500.00", "0.00", "0.00", "0.00", "1100.00", "0.00")}
+    with read_only(db) as con:
+        (snapshot,) = con.execute("SELECT snapshot_on FROM companies").fetchone()
+    assert snapshot is None  # still the history

@@ -219,6 +219,7 @@ class Read:
     warnings: list[str] = field(default_factory=list)
     company_name: str | None = None
     applications: list[dict] = field(default_factory=list)
+    index: dict[tuple[str, str], Item] = field(default_factory=dict)  # a report's items by table and id
 
 
 @dataclass(frozen=True)
@@ -487,12 +488,12 @@ def _other_system(name: str, sheet: Sheet) -> str | None:
 def _layout_of(name: str, sheet: Sheet, index: int, title: Title, mapping: dict) -> tuple[str, tabular.Header]:
     header = tabular.find_columns(name, sheet.rows[index], _QBD_COLUMNS, {}, row=sheet.numbers[index])
     present = set(header.positions)
-    if "open_balance" in present:
-        found = "ar_aging_detail" if "name" in present else "open_invoices"
-    elif {"amount", "balance", "account"} <= present and "split" not in present:
-        found = "customer_balance_detail"
-    elif "split" in present and ("amount" in present or {"debit", "credit"} <= present):
+    if "split" in present and ("amount" in present or {"debit", "credit"} <= present):
         found = "transaction_list_by_customer"
+    elif {"amount", "balance", "account"} <= present:
+        found = "customer_balance_detail"
+    elif "open_balance" in present:  # a history report may have it too, as an added column
+        found = "ar_aging_detail" if "name" in present else "open_invoices"
     else:
         found = None
     named = next((key for key, layout in LAYOUTS.items() if title.report and
@@ -697,15 +698,20 @@ def _qbd_item(record, name: str, kind: str, customer: str, txn_date: date, effec
     else:
         item_id = f"{doc_type}:{number}" if number and doc_type in ("credit_memo", "statement_charge") else \
             _stable_id(doc_type, customer, txn_date, abs(effect), number or "", record.number if not number else "")
+    # A history report with the Open Balance column added says how much of each invoice is still
+    # open at the report's date: the payments then settle exactly that, whatever they paid.
+    stated = (record.get("open_balance", amount) if table == "invoices" and not layout.snapshot
+              and tabular.text(record.raw("open_balance")) else None)
     item = Item(table, item_id, customer, txn_date, abs(effect), where, number, doc_type=doc_type,
                 due_date=record.get("due_date", dates), terms=tabular.text(record.raw("terms")) or None,
-                currency=record.get("currency", _currency), snapshot=layout.snapshot)
-    clash = next((other for other in read.items if other.table == table and other.id == item_id), None)
+                currency=record.get("currency", _currency), snapshot=layout.snapshot, balance=stated)
+    clash = read.index.get((table, item_id))
     if clash is not None:
         record.fail("num", f"{kind} {number} is also on {clash.where}: every invoice number must be one invoice "
                     "(in QuickBooks Desktop: Edit > Preferences > Sales & Customers > warn about duplicate invoice numbers)")
         return
     read.items.append(item)
+    read.index[(table, item_id)] = item
 
 
 # --- from items to books -----------------------------------------------------------------------
@@ -758,17 +764,21 @@ def allocate(items: list[Item], problems: Problems) -> list[dict]:
                              f"to pay, from a credit with {credit.unapplied:,} left: amounts do not add up")
                 continue
             apply(credit, invoice, value)
-    open_by_customer = defaultdict(list)
+    oldest_first = defaultdict(list)
     for invoice in sorted(invoices.values(), key=lambda i: (i.txn_date, i.due_date or i.txn_date, i.id)):
-        open_by_customer[(invoice.customer, invoice.currency or "")].append(invoice)
+        oldest_first[(invoice.customer, invoice.currency or "")].append(invoice)
+    paid_up_to = defaultdict(int)  # per customer, the invoices before this one have no room left
     for credit in credits:
         if credit.applies or credit.snapshot:  # what a snapshot lists as unapplied is unapplied
             continue
-        for invoice in open_by_customer[(credit.customer, credit.currency or "")]:
-            if credit.unapplied <= 0:
-                break
+        key = (credit.customer, credit.currency or "")
+        queue = oldest_first[key]
+        while credit.unapplied > 0 and paid_up_to[key] < len(queue):
+            invoice = queue[paid_up_to[key]]
             if room[invoice.id] > 0:
                 apply(credit, invoice, min(credit.unapplied, room[invoice.id]))
+            if room[invoice.id] <= 0:
+                paid_up_to[key] += 1
     for invoice in invoices.values():
         if invoice.balance is not None and room[invoice.id] != 0:
             problems.add(f"{invoice.where}: the export says {invoice.balance:,} of invoice {invoice.number} is open, "
