@@ -260,6 +260,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE sync_runs ADD COLUMN actor VARCHAR;
         """,
     ),
+    (
+        "companies whose books are a snapshot of one date",
+        """
+        -- Books read from a report of what was open on one date (QuickBooks Desktop's Open Invoices
+        -- or A/R Aging Detail) hold no history: their aging is known at that date only, and nothing
+        -- that needs the history (a trend, sales, payment habits, a forecast). NULL: the books hold
+        -- their history.
+        ALTER TABLE companies ADD COLUMN snapshot_on DATE;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

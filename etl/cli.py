@@ -92,16 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
     sync.set_defaults(run=_run_sync)
 
     importable = sources.importable()
-    load = commands.add_parser("import", help="import a file: an autopay roster (CSV or Excel) exported from a payment portal")
-    load.add_argument("kind", choices=list(importable), help="what the file is")
-    load.add_argument("file", help="the file: a header row, then one row per record (see docs/autopay.md)")
+    kinds = ", ".join(f"{kind} ({source.label})" for kind, source in importable.items())
+    load = commands.add_parser("import", help=f"import a file: {kinds}")
+    load.add_argument("kind", choices=list(importable), help="what the file is (docs/sources/)")
+    load.add_argument("files", nargs="+", metavar="FILE",
+                      help="the file (CSV or .xlsx); `files` takes several at once, e.g. invoices.csv payments.csv")
     _add_db(load)
     load.add_argument("--company", help="company id, when the database holds several")
     load.add_argument(
         "--map", action="append", default=[], type=_column_mapping, metavar="COLUMN=HEADER",
         help=f"which header holds a column ({', '.join(_mappable_columns())}), when its name is not recognised; repeatable",
     )
-    load.add_argument("--on", type=iso_date, help="the date the file describes (default: today)")
+    load.add_argument("--on", type=iso_date, help="the date the file describes (default: the file's own, else today)")
+    load.add_argument("--replace-all", action="store_true",
+                      help="confirm an import that replaces much of what is held (a roster that matches nobody or "
+                      "takes most clients off autopay; an export older than the one loaded)")
     load.set_defaults(run=_run_import)
 
     infer = commands.add_parser("infer", help="infer autopay from payment behaviour (imported rosters still win)")
@@ -194,6 +199,8 @@ def _run_info(args: argparse.Namespace, console: Console) -> None:
             table.add_row(entity, f"{count:,}")
         console.print(table)
         console.print(f"Invoices {company['first_invoice']} → {company['last_invoice']}; data through {company['data_through']}")
+        if company["snapshot_on"]:
+            console.print(f"A snapshot of what was open on {company['snapshot_on']}: the aging at that date only")
         sync = company["last_sync"]
         if sync:
             console.print(f"Last run: {sync['kind']} {sync['status']} at {sync['finished_at'] or sync['started_at']}"
@@ -205,7 +212,7 @@ def _run_info(args: argparse.Namespace, console: Console) -> None:
 def _run_report(args: argparse.Namespace, console: Console) -> None:
     with read_only(args.db) as con:
         as_of = reports.report_date(con, args.as_of, settings().today())
-        report = reports.REPORTS[args.name](con, as_of, args)
+        report = reports.report(con, args.name, as_of, args)
     print(reports.render(args.name, report, args.format), end="" if args.format == "csv" else "\n")
 
 
@@ -257,7 +264,10 @@ def _run_sync(args: argparse.Namespace, console: Console) -> None:
 
 def _run_import(args: argparse.Namespace, console: Console) -> None:
     source = sources.importable()[args.kind]
-    chosen = source.importer.settings(args.file, company_id=args.company, mapping=dict(args.map), on=args.on)
+    if len(args.files) > 1 and not source.importer.several:
+        raise InputError(f"`import {args.kind}` reads one file at a time; import the others one by one")
+    chosen = source.importer.settings(args.files if source.importer.several else args.files[0], company_id=args.company,
+                                      mapping=dict(args.map), on=args.on, replace_all=args.replace_all)
     result = pipeline.run(database_path(args.db), source, chosen)
     print(result.describe())
     for row in getattr(result.summary, "unmatched", []):
@@ -287,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         args.run(args, console)
     except LedgerlightError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        for problem in getattr(exc, "problems", [])[1:]:  # a file's every problem, one a line
+            print(f"  {problem}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`... | head`): nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush is quiet too

@@ -99,6 +99,16 @@ def _company_rows(path, company: Company):
     return rows
 
 
+def _company_model(path, company: Company):
+    def model(name: str, **params) -> pd.DataFrame:
+        with read_only(path) as con:
+            frame = models.frame(con, name, params)
+        if {"source", "company_id"} <= set(frame.columns):
+            frame = frame[(frame["source"] == company.source) & (frame["company_id"] == company.company_id)]
+        return frame.reset_index(drop=True)
+    return model
+
+
 def _acting(actor: Actor | None, source: Source) -> Actor:
     """The actor of a run, refused (AccessError, before anything is read or written) unless an admin."""
     actor = actor or local_user(current_settings().os_user())
@@ -122,7 +132,8 @@ def run(db, source: Source, settings: Any, progress: Progress = no_progress, ful
         _refuse_demo_beside_real_books(source, companies, path)
         company = source.company(settings, companies)
         last_run_id, cursor = _last_run(path, company, source.name)
-        state = SourceState(current_settings().today(), company, None if full else cursor, _company_rows(path, company))
+        state = SourceState(current_settings().today(), company, None if full else cursor, _company_rows(path, company),
+                             _company_model(path, company))
         try:
             batch = source.fetch(settings, state, progress)
         except InputError:
@@ -268,9 +279,10 @@ def _write_batch(con, source: Source, batch: Batch) -> dict[str, int]:
         _store_aging(con, company, batch.aging)
     if source.books:
         con.execute(
-            "INSERT OR REPLACE INTO companies (source, company_id, name, home_currency, data_through) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [company.source, company.company_id, company.name, company.home_currency, company.data_through],
+            "INSERT OR REPLACE INTO companies (source, company_id, name, home_currency, data_through, snapshot_on) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [company.source, company.company_id, company.name, company.home_currency, company.data_through,
+             company.snapshot_on],
         )
     if source.infers_autopay:
         counts["inferred_autopay_periods"] = reinfer_autopay(con, company)

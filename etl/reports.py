@@ -24,6 +24,7 @@ from metrics import (
     forecast_totals,
     home_currency,
     kpis,
+    snapshot_limit,
 )
 from metrics.forecast import FORECAST_MONEY
 from metrics.status import books_span
@@ -150,6 +151,7 @@ def forecast_report(con: duckdb.DuckDBPyConnection, as_of: date) -> dict:
 
 def backtest_report(con: duckdb.DuckDBPyConnection, as_of: date, progress=lambda done, total: None) -> dict:
     """The backtest's summary: MAE in money (two places), MAPE as a fraction, per method."""
+    known(con, as_of)
     _, summary = backtest(con, as_of, progress=progress)
     return {
         "cutoffs": summary["cutoffs"],
@@ -157,6 +159,16 @@ def backtest_report(con: duckdb.DuckDBPyConnection, as_of: date, progress=lambda
            for method, figures in summary.items() if method != "cutoffs"},
     }
 
+
+def known(con: duckdb.DuckDBPyConnection, as_of: date, history: bool = True) -> None:
+    """Refuse a report the books cannot support (books that are a snapshot: metrics.snapshot_limit)."""
+    limit = snapshot_limit(con, as_of, history)
+    if limit:
+        raise InputError(limit)
+
+
+# Reports that need the books' history, not only what is open at the as-of date.
+NEEDS_HISTORY = {"kpis", "autopay", "forecast", "backtest"}
 
 # Each report from the CLI's parsed options; `python -m etl report NAME` offers these names.
 REPORTS = {
@@ -166,6 +178,12 @@ REPORTS = {
     "autopay": lambda con, as_of, args: autopay_report(con, as_of, args.window),
     "forecast": lambda con, as_of, args: forecast_report(con, as_of),
 }
+
+
+def report(con: duckdb.DuckDBPyConnection, name: str, as_of: date, args) -> dict:
+    """The report `name` at `as_of`, refused when the books cannot support it."""
+    known(con, as_of, history=name in NEEDS_HISTORY)
+    return REPORTS[name](con, as_of, args)
 
 
 def rows_of(report_name: str, report: dict) -> list[dict]:

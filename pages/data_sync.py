@@ -1,5 +1,5 @@
 """Data & sync: connect each source, sync now, the reconciliation with the source's own aging,
-and the last runs of every source."""
+books from exported files, and the last runs of every source."""
 
 import streamlit as st
 
@@ -78,6 +78,31 @@ for source in shell.connectable_sources():
     else:
         shell.role_needed(ADMIN, f"Connecting and syncing {source.label}")
     reconciliation(source)
+
+def import_files() -> None:
+    st.markdown(
+        "Your accounting system's exports as CSV or Excel: an **invoices** file, with the **payments** and **credit "
+        "notes** files if you have them (Sage, Zoho Books, a PSA's billing), or one of QuickBooks Desktop's reports "
+        "*Open Invoices*, *A/R Aging Detail* (what is open on one date: the aging at that date only), *Customer "
+        "Balance Detail* or *Transaction List by Customer* (the full history). Each import replaces the imported "
+        f"books; docs/sources/files.md says how to export each. Limits: {shell.FILE_LIMITS}.")
+    exports = st.file_uploader("Export files", type=["csv", "txt", "xlsx"], accept_multiple_files=True,
+                               key="files_upload")
+    older = st.checkbox("Replace newer books with this older export", key="files_replace_all",
+                        help="An export older than the books already imported is refused unless you confirm here.")
+    if exports and st.button("Import files", key="files_import", type="primary"):
+        importer = shell.importer("files")
+        result = shell.run_source(importer, importer.importer.settings(
+            [upload.name for upload in exports], content=[upload.getvalue() for upload in exports], replace_all=older))
+        if result is not None:
+            st.success(plain(result.describe()))
+
+
+st.subheader("Books from exported files")
+if shell.allowed(ADMIN):
+    import_files()
+else:
+    shell.role_needed(ADMIN, "Importing books from files")
 
 st.subheader("Last runs")
 runs = shell.metric("sync_history")

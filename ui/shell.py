@@ -28,11 +28,12 @@ from core.access import ADMIN, Actor
 from core.db import data_version, read_only
 from core.errors import AccessError, LedgerlightError
 from core.settings import settings
-from etl import pipeline, sources
+from etl import pipeline, sources, tabular
 from etl.batch import Source
 from etl.sources.demo import DemoSettings
 from ui.format import plain
 
+FILE_LIMITS = tabular.LIMITS  # what an upload may hold, for the pages to say
 _CONTEXT_KEY = "ledgerlight_context"
 _CHOSEN_AS_OF = "ledgerlight_as_of"  # a date the user picked; outlives page switches, unlike widget state
 _AS_OF_WIDGET = "as_of"
@@ -59,6 +60,7 @@ class Context:
     home_currency: str
     is_demo: bool
     actor: Actor
+    is_snapshot: bool = False  # some company's books are a snapshot of one date (metrics.snapshot_limit)
 
 
 def _build_demo_with_progress(db: Path, actor: Actor) -> None:
@@ -247,6 +249,7 @@ def prepare(page_title: str) -> Context:
         home_currency=home_currency,
         is_demo=bool((held["source"] == "demo").any()),
         actor=actor,
+        is_snapshot=bool(held["snapshot_on"].notna().any()),
     )
     if context.is_demo:
         st.info(
@@ -256,6 +259,8 @@ def prepare(page_title: str) -> Context:
             icon=":material/science:",
         )
     st.session_state[_CONTEXT_KEY] = context
+    if context.is_snapshot:
+        st.warning(metric("snapshot_limit", history=False) or metric("snapshot_limit"), icon=":material/photo_camera:")
     return context
 
 
@@ -270,6 +275,14 @@ def role_needed(role: str, doing: str) -> None:
     """Say, in place of a control the user may not use, who may."""
     ctx: Context = st.session_state[_CONTEXT_KEY]
     st.caption(f":material/lock: {doing} needs the {role} role; you are a {ctx.actor.role}.")
+def knows(history: bool = True) -> bool:
+    """Whether the books can support a figure at the as-of date (`history`: one that needs the
+    books' history, like a trend, KPIs or a forecast). Pages draw it only then; otherwise this
+    says in a line that it is left out (the banner at the top says why)."""
+    if metric("snapshot_limit", history=history) is None:
+        return True
+    st.caption(":material/photo_camera: Left out: the books are a snapshot of one date (see the note at the top).")
+    return False
 
 
 def metric(name: str, **options) -> Any:

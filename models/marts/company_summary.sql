@@ -4,7 +4,7 @@ WITH last_run AS (
     SELECT * FROM sync_runs
     QUALIFY row_number() OVER (PARTITION BY source, company_id ORDER BY run_id DESC) = 1
 )
-SELECT c.source, c.company_id, c.name, c.home_currency, c.data_through,
+SELECT c.source, c.company_id, c.name, c.home_currency, c.data_through, c.snapshot_on,
        {% for table in book_tables %}
        (SELECT count(*) FROM {{ table }} t WHERE {{ same_company }}) AS {{ table }},
        {% endfor %}
