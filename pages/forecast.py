@@ -32,8 +32,9 @@ tiles[1].metric("From open invoices", money(open_part, ctx.home_currency))
 tiles[2].metric("From invoices not yet issued", money(not_issued, ctx.home_currency),
                 help="Recurring schedules' next invoices, plus each client's recent run rate of other billing.")
 st.plotly_chart(charts.cash_forecast(forecast, ctx.home_currency), width="stretch")
-tables.show(forecast, key="forecast_weeks")
-tables.downloads(forecast, f"cash-forecast-{ctx.as_of}", key="forecast")
+tables.show(forecast, key="forecast_weeks", currency=ctx.home_currency, totals=True)
+tables.downloads(forecast, f"cash-forecast-{ctx.as_of}", key="forecast",
+                 heading=(f"Cash forecast, 13 weeks from {ctx.as_of:%d %B %Y}", ", ".join(ctx.company_names)))
 
 st.subheader("Recurring revenue")
 summary = shell.metric("recurring_revenue_summary").iloc[0]
@@ -53,7 +54,7 @@ mrr_forecast = shell.metric("mrr_forecast")
 st.plotly_chart(charts.mrr_trend(movements, mrr_forecast, ctx.home_currency), width="stretch")
 st.caption(f"MRR forecast method: **{mrr_forecast['method'].iloc[0]}**, the one with the lowest backtest error on "
            "this book (below): the movement-rate rule is only used where it beats keeping MRR flat.")
-tables.show(movements, key="forecast_movements")
+tables.show(movements, key="forecast_movements", currency=ctx.home_currency)
 
 st.markdown("**MRR forecast backtest**")
 st.caption("The MRR forecast rule replayed at each of the last 12 month-ends whose horizon has passed, from the "
