@@ -157,20 +157,16 @@ def ar_trend(
     return models.frame(con, "ar_trend", params, labels=options.labels)
 
 
+def ar_summaries(con: duckdb.DuckDBPyConnection, dates: list[date]) -> pd.DataFrame:
+    """The headline figures at each of `dates`, oldest first, in one query: as_of, total_ar,
+    current_ar, overdue_ar (past due: total - current), pct_current, open_invoices."""
+    frame = models.frame(con, "ar_totals", {"dates": sorted(dates)})
+    frame["overdue_ar"] = [total - current for total, current in zip(frame["total_ar"], frame["current_ar"])]
+    frame["pct_current"] = [float(current / total) if total else None
+                            for total, current in zip(frame["total_ar"], frame["current_ar"])]
+    return frame[["as_of", "total_ar", "current_ar", "overdue_ar", "pct_current", "open_invoices"]]
+
+
 def ar_summary(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
     """Headline figures at `as_of`: total, current and overdue A/R, % current, open invoices."""
-    buckets = aging_buckets(con, as_of)
-    total = sum(buckets["amount"], start=ZERO)
-    current = buckets["amount"].iloc[0]
-    return pd.DataFrame(
-        [
-            {
-                "as_of": as_of,
-                "total_ar": total,
-                "current_ar": current,
-                "overdue_ar": total - current,
-                "pct_current": float(current / total) if total else None,
-                "open_invoices": int(buckets["invoices"].sum()),
-            }
-        ]
-    )
+    return ar_summaries(con, [as_of])

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import duckdb
 import pandas as pd
 
-from metrics.aging import ar_summary
+from metrics.aging import ar_summaries
 from metrics.kpis import kpi_series
 
 
@@ -77,7 +77,7 @@ def kpi_review(con: duckdb.DuckDBPyConnection, as_of: date, window_days: int = 9
 def ar_change(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
     """One row: total and overdue A/R, % current and open invoices at `as_of`, at the month-end
     before it (`…_previous`, `previous_as_of`) and the change (`…_change`), for the headline tiles."""
-    now, before = ar_summary(con, as_of).iloc[0], ar_summary(con, previous_month_end(as_of)).iloc[0]
+    before, now = (row for _, row in ar_summaries(con, [previous_month_end(as_of), as_of]).iterrows())
     row = {"previous_as_of": previous_month_end(as_of)}
     for column in ("total_ar", "overdue_ar", "pct_current", "open_invoices"):
         missing = now[column] is None or before[column] is None

@@ -35,11 +35,19 @@ def period_labels(dates) -> list[str]:
     return [label(pd.Timestamp(day).date()) for day in dates]
 
 
+def money_axis(currency: str) -> dict:
+    """Ticks of money written as the tiles write it: the sign before the symbol ('-$4.5k', never
+    '$-4.5k'), round steps; dollars through d3's own currency format, other symbols as a prefix."""
+    if currency_symbol(currency) == "$":
+        return dict(tickformat="$~s")
+    return dict(tickprefix=currency_symbol(currency), tickformat="~s")
+
+
 def _layout(figure: go.Figure, title: str, currency: str | None = None) -> go.Figure:
     """The shared look; `currency` prefixes the y axis of a chart of money."""
     return figure.update_layout(
         title=title, margin=dict(l=10, r=10, t=50, b=10), height=360, legend=dict(orientation="h", y=-0.15),
-        yaxis=dict(tickprefix=currency_symbol(currency) if currency else "", separatethousands=True),
+        yaxis=money_axis(currency) if currency else {},
     )
 
 
@@ -152,7 +160,8 @@ def mrr_trend(movements: pd.DataFrame, forecast: pd.DataFrame, currency: str) ->
             hovertemplate=f"{name}: %{{customdata}}<extra></extra>",
         )
     figure.update_layout(barmode="relative", hovermode="x unified", xaxis=dict(type="category"),
-                         yaxis2=dict(overlaying="y", side="right", showgrid=False, tickmode="auto", tickprefix=currency_symbol(currency)))
+                         yaxis2=dict(overlaying="y", side="right", showgrid=False, tickmode="auto",
+                                     **money_axis(currency)))
     return _layout(figure, "Invoice-based MRR: history, movements and forecast", currency)
 
 
