@@ -25,14 +25,7 @@ from metrics.autopay import (
     autopay_uplift,
     autopay_what_if,
 )
-from metrics.client import (
-    client_autopay_history,
-    client_directory,
-    client_invoices_paid,
-    client_months,
-    client_payments,
-    client_summary,
-)
+from metrics.client import account_months, account_payments, account_summary, client_directory
 from metrics.behaviour import client_payment_habits, collections_worklist, invoice_payment_days
 from metrics.forecast import autopay_what_if_clients, backtest, backtest_weeks, cash_forecast, forecast_totals
 from metrics.kpi_review import ar_change, kpi_review
@@ -69,13 +62,11 @@ __all__ = [
     "backtest_weeks",
     "bucket_labels",
     "cash_forecast",
-    "client_autopay_history",
+    "account_months",
+    "account_payments",
+    "account_summary",
     "client_directory",
-    "client_invoices_paid",
-    "client_months",
     "client_payment_habits",
-    "client_payments",
-    "client_summary",
     "collection_effectiveness",
     "collections_worklist",
     "companies",

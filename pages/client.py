@@ -18,7 +18,7 @@ chosen = st.selectbox("Client", list(names), index=list(names).index(asked) if a
                       format_func=names.get, key="client_page_client")
 st.query_params["client"] = chosen  # the address names the client: bookmark it, share it
 
-summary = shell.metric("client_summary", customer_id=chosen).iloc[0]
+summary = shell.client_rows("account_summary", chosen).iloc[0]
 st.title(summary.customer)
 contact = f" · {plain(summary.email)}" if summary.email else ""
 st.caption(f"As of **{ctx.as_of:%d %B %Y}**{contact} · sub-customers included · amounts in {ctx.home_currency}")
@@ -31,7 +31,7 @@ owed.metric("Owes", money(summary.total_ar, ctx.home_currency),
 overdue.metric("Overdue", money(summary.overdue_ar, ctx.home_currency),
                help="Σ open balances of its invoices past their due date"
                + (f"; the oldest is {summary.oldest_days_past_due:,} days past due." if summary.oldest_days_past_due
-                  and summary.oldest_days_past_due > 0 else "."))
+                  else "."))
 credit.metric("Unapplied credit", money(summary.unapplied_credit, ctx.home_currency),
               help="Payments and credit memos not yet applied to an invoice: listed apart, never netted.")
 autopay.metric("Autopay", f"on · {summary.autopay_method}" if summary.on_autopay else "off",
@@ -49,11 +49,11 @@ if shell.knows():
                      else f"{summary.last_payment_date:%d %b %Y}")
     mrr.metric("MRR", money(summary.mrr, ctx.home_currency),
                help="Invoice-based MRR: each recurring stream's latest invoice ÷ the months it covers.")
-    st.plotly_chart(charts.client_months(shell.metric("client_months", customer_id=chosen), ctx.home_currency),
+    st.plotly_chart(charts.client_months(shell.client_rows("account_months", chosen), ctx.home_currency),
                     width="stretch")
 
 st.subheader("Open invoices")
-open_invoices = shell.metric("open_invoices_as_of", customer_id=chosen)
+open_invoices = shell.client_rows("open_invoices_as_of", chosen, column="account_id")
 tables.show(open_invoices[["doc_number", "customer", "txn_date", "due_date", "days_past_due", "bucket",
                            "home_open_amount"]], key="client_open", currency=ctx.home_currency, totals=True)
 tables.downloads(open_invoices, f"open-invoices-{chosen}-{ctx.as_of}", key="client-open",
@@ -63,14 +63,14 @@ if shell.knows():
     paid_column, payments_column = st.columns(2)
     with paid_column:
         st.subheader("Invoices paid")
-        paid = shell.metric("client_invoices_paid", customer_id=chosen)
+        paid = shell.client_rows("invoice_payment_days", chosen, column="account_id")
         tables.show(paid[["doc_number", "txn_date", "due_date", "settled_on", "home_total", "days_to_pay",
                           "days_late"]], key="client_paid", currency=ctx.home_currency)
     with payments_column:
         st.subheader("Payments")
-        payments = shell.metric("client_payments", customer_id=chosen)
-        tables.show(payments[["payment_date", "amount", "method", "unapplied"]], key="client_payments",
+        payments = shell.client_rows("account_payments", chosen)
+        tables.show(payments[["payment_date", "payer", "amount", "method", "unapplied"]], key="client_payments",
                     currency=ctx.home_currency)
     st.subheader("Autopay history")
-    tables.show(shell.metric("client_autopay_history", customer_id=chosen), key="client_autopay",
+    tables.show(shell.client_rows("autopay_enrollment_history", chosen), key="client_autopay",
                 currency=ctx.home_currency)

@@ -344,6 +344,13 @@ def metric(name: str, **options) -> Any:
         _stop_with(exc)
 
 
+def client_rows(name: str, customer_id: str, column: str = "customer_id", **options) -> pd.DataFrame:
+    """One account's rows of a book-wide metric (computed and cached once for every client), so
+    the client page shows exactly what the other pages show."""
+    frame = metric(name, **options)
+    return frame[frame[column] == customer_id].reset_index(drop=True)
+
+
 def kept(key: str, default: Any) -> str:
     """`key` for a widget whose value outlives its page (a what-if): Streamlit forgets a widget's
     value once its page is left, so the value is kept apart for this browser session and given back
