@@ -4,6 +4,7 @@ and what converting them would release. Rosters from payment portals are importe
 import streamlit as st
 
 from core.access import ADMIN
+from metrics.autopay import WHAT_IF_CANDIDATES
 from ui import charts, shell, tables
 from ui.format import days, money, percent, plain, signed_days
 
@@ -99,7 +100,7 @@ st.subheader("What if they were on autopay?")
 names = dict(zip(candidates["customer_id"], candidates["customer"]))
 chosen_by = st.radio("Move", ["chosen clients", "a share of non-autopay MRR"], horizontal=True, key="autopay_what_if_by")
 if chosen_by == "chosen clients":
-    chosen = st.multiselect("Clients", list(names), default=list(names)[:10], format_func=names.get, key="autopay_what_if_clients")
+    chosen = st.multiselect("Clients", list(names), default=list(names)[:WHAT_IF_CANDIDATES], format_func=names.get, key="autopay_what_if_clients")
     shell.remember_autopay_what_if(chosen)  # the Forecast page's cash curve starts from these
     what_if = shell.metric("autopay_what_if", customer_ids=tuple(chosen)) if chosen else None
 else:
