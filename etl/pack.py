@@ -92,6 +92,19 @@ def pack_month(con: duckdb.DuckDBPyConnection, text: str, today: date) -> Month:
     return Month(first, min(last, today), first - timedelta(days=1), last > today)
 
 
+def available_months(con: duckdb.DuckDBPyConnection, up_to: date) -> list[str]:
+    """The months (YYYY-MM, newest first) a pack can be made for, to the month of `up_to`."""
+    first_transaction, data_through = books_span(con)
+    if first_transaction is None:
+        return []
+    cursor, last = first_transaction.replace(day=1), min(up_to, data_through)
+    months = []
+    while cursor <= last:
+        months.append(f"{cursor:%Y-%m}")
+        cursor = (cursor + timedelta(days=31)).replace(day=1)
+    return months[::-1]
+
+
 # --- the figures -----------------------------------------------------------------------------
 
 
@@ -158,6 +171,14 @@ def _missing(value) -> bool:
     return value is None or (not isinstance(value, (str, Decimal)) and pd.isna(value))
 
 
+def _share(fraction) -> str:
+    return percent(None if _missing(fraction) else float(fraction))
+
+
+def _days(value) -> str:
+    return days(None if _missing(value) else float(value))
+
+
 def _was(before, key: str):
     """A figure of the month before, or None when the books begin after it."""
     return None if before is None else before[key]
@@ -168,7 +189,7 @@ def _money_change(now: Decimal, before: Decimal | None, currency: str) -> str:
     if _missing(before):
         return "–"
     delta = now - before
-    relative = f" ({'+' if delta > 0 else ''}{percent(float(delta / before))})" if before else ""
+    relative = f" ({'+' if delta > 0 else ''}{_share(float(delta / before))})" if before else ""
     return f"{'+' if delta > 0 else ''}{money(delta, currency)}{relative}"
 
 
@@ -192,7 +213,7 @@ def _money_sentence(name: str, now: Decimal, before: Decimal | None, currency: s
         return f"{name} held at {money(now, currency)}"
     if not before:
         return f"{name} rose from {money(before, currency)} to {money(now, currency)}"
-    return f"{name} {_moved(now, before)} {percent(abs(float((now - before) / before)))} to {money(now, currency)}"
+    return f"{name} {_moved(now, before)} {_share(abs(float((now - before) / before)))} to {money(now, currency)}"
 
 
 def _names(names: list[str]) -> str:
@@ -217,23 +238,23 @@ def headline_sentences(data: dict) -> list[str]:
     summary, kpi, adoption, mrr = now["summary"], now["kpis"], now["adoption"], now["mrr"]
     was = (lambda group, key: past[group][key]) if before else (lambda group, key: None)
     sentences = [f"{_money_sentence('Total A/R', summary.total_ar, was('summary', 'total_ar'), currency)}, "
-                 f"{percent(summary.pct_current)} of it current."]
+                 f"{_share(summary.pct_current)} of it current."]
     overdue = _money_sentence("Overdue A/R", summary.overdue_ar, was("summary", "overdue_ar"), currency)
     names, share = top_overdue_share(data["worklist"], summary.overdue_ar)
     if names:
-        overdue += f"; {_count(len(names))} hold {percent(share)} of it: {_names(names)}"
+        overdue += f"; {_count(len(names))} hold {_share(share)} of it: {_names(names)}"
     sentences.append(overdue + ".")
     low, high = CRF_MEDIANS["dso"]
-    dso = f"DSO is {days(kpi.dso)}"
+    dso = f"DSO is {_days(kpi.dso)}"
     if before and not _missing(kpi.dso) and not _missing(was("kpis", "dso")):
         dso += f" ({_number_change(kpi.dso, was('kpis', 'dso'), ' days')} on the month)"
-    sentences.append(f"{dso} against a CRF median of {low:.0f}–{high:.0f} days; CEI {percent(None if _missing(kpi.cei) else kpi.cei / 100)}.")
+    sentences.append(f"{dso} against a CRF median of {low:.0f}–{high:.0f} days; CEI {_share(None if _missing(kpi.cei) else kpi.cei / 100)}.")
     sentences.append(f"{adoption.autopay_clients:,} of {adoption.active_recurring_clients:,} active recurring clients pay by "
-                     f"autopay ({percent(adoption.adoption_by_clients)}), securing {percent(adoption.adoption_by_mrr)} of MRR.")
+                     f"autopay ({_share(adoption.adoption_by_clients)}), securing {_share(adoption.adoption_by_mrr)} of MRR.")
     what_if = data["what_if"]
     if what_if is not None and what_if.clients:
         sentences.append(f"Moving the top {what_if.clients} conversion candidates to autopay would release "
-                         f"{money(what_if.cash_released, currency)} at once and take DSO to {days(what_if.dso_after)}.")
+                         f"{money(what_if.cash_released, currency)} at once and take DSO to {_days(what_if.dso_after)}.")
     sentences.append(f"{_money_sentence('MRR', mrr['mrr'], was('mrr', 'mrr'), currency)}.")
     forecast = now["forecast"]
     sentences.append(f"The next 13 weeks should bring in {money(forecast['expected'], currency)} "
@@ -267,7 +288,7 @@ def _receivables_page(data: dict) -> dict:
             _tile("Total A/R", money(summary.total_ar, currency), _money_change(summary.total_ar, _was(past, "total_ar"), currency)),
             _tile("Overdue A/R", money(summary.overdue_ar, currency),
                   _money_change(summary.overdue_ar, _was(past, "overdue_ar"), currency)),
-            _tile("% current", percent(summary.pct_current), _share_change(summary.pct_current, _was(past, "pct_current"))),
+            _tile("% current", _share(summary.pct_current), _share_change(summary.pct_current, _was(past, "pct_current"))),
             _tile("Open invoices", f"{summary.open_invoices:,}",
                   "–" if not before else f"{summary.open_invoices - past.open_invoices:+,}"),
         ],
@@ -284,7 +305,7 @@ _KPIS = (  # (metric column, label, how it is written, a share in points or a nu
     ("dso", "DSO", days, "days"), ("dso_countback", "DSO (countback)", days, "days"),
     ("bpdso", "Best possible DSO", days, "days"), ("add_crf", "Avg days delinquent (CRF)", days, "days"),
     ("add_invoice", "Avg days delinquent (invoices)", days, "days"),
-    ("cei", "CEI", lambda v: percent(None if _missing(v) else v / 100), "cei"),
+    ("cei", "CEI", lambda v: _share(None if _missing(v) else v / 100), "cei"),
     ("pct_current", "% current", percent, "share"), ("pct_91_plus", "% 91+ days", percent, "share"),
     ("ar_turnover", "A/R turnover", ratio, "ratio"), ("bad_debt_ratio", "Bad-debt ratio", percent, "share"),
 )
@@ -295,7 +316,7 @@ def _median(column: str, unit: str) -> str:
         return "–"
     low, high = CRF_MEDIANS[column]
     if unit == "share":
-        return percent(low) if low == high else f"{low * 100:.1f}–{high * 100:.1f}%"
+        return _share(low) if low == high else f"{low * 100:.1f}–{high * 100:.1f}%"
     suffix = " days" if unit == "days" else "%"
     return f"≈ {low:.0f}{suffix}" if low == high else f"{low:.0f}–{high:.0f}{suffix}"
 
@@ -323,10 +344,10 @@ def _overdue_page(data: dict) -> dict:
     oldest = metrics.bucket_labels()[-1]
     names, share = top_overdue_share(worklist, overdue_ar)
     rows = [[row["customer"], money(row["overdue"], currency),
-             percent(float(row["overdue"] / overdue_ar) if overdue_ar else None), money(row[oldest], currency),
+             _share(float(row["overdue"] / overdue_ar) if overdue_ar else None), money(row[oldest], currency),
              f"{row['oldest_days_past_due']:,}", "–" if _missing(row["last_payment_date"]) else str(row["last_payment_date"])]
             for row in worklist.head(TOP_OVERDUE_CLIENTS).to_dict("records")]
-    lead = (f"{len(worklist):,} clients have overdue money; the top {_count(len(names))} hold {percent(share)} of it."
+    lead = (f"{len(worklist):,} clients have overdue money; the top {_count(len(names))} hold {_share(share)} of it."
             if names else "No client has overdue money.")
     return {
         "id": "overdue", "title": "Top overdue clients", "lead": lead, "tiles": [], "charts": [],
@@ -341,12 +362,12 @@ def _autopay_page(data: dict) -> dict:
     what_if = data["what_if"]
     tables = [_table(
         ["Candidate", "MRR", "Usually pays (days late, 12 mo.)", "Pays by card/ACH", "Cash released"],
-        [[row.customer, money(row.mrr, currency), days(row.weighted_days_late_12m), "yes" if row.pays_by_card_or_ach else "no",
+        [[row.customer, money(row.mrr, currency), _days(row.weighted_days_late_12m), "yes" if row.pays_by_card_or_ach else "no",
           money(row.cash_released, currency)] for row in data["candidates"].itertuples()],
         f"The top {WHAT_IF_CANDIDATES} active recurring clients not on autopay, ranked by the cash moving them would release.")]
     if what_if is not None:
         tables.append(_table(["If they paid by autopay", "Now", "After", "Change"], [
-            ["DSO", days(what_if.dso_before), days(what_if.dso_after), _number_change(what_if.dso_after, what_if.dso_before, " days")],
+            ["DSO", _days(what_if.dso_before), _days(what_if.dso_after), _number_change(what_if.dso_after, what_if.dso_before, " days")],
             ["Overdue A/R", money(what_if.overdue_ar_before, currency), money(what_if.overdue_ar_after, currency),
              money(what_if.overdue_ar_change, currency)],
             ["One-time cash released", "", money(what_if.cash_released, currency), ""],
@@ -356,11 +377,11 @@ def _autopay_page(data: dict) -> dict:
         "tiles": [
             _tile("Clients on autopay", f"{adoption.autopay_clients:,} of {adoption.active_recurring_clients:,}",
                   "–" if past is None else f"{adoption.autopay_clients - past.autopay_clients:+,}"),
-            _tile("Adoption by clients", percent(adoption.adoption_by_clients),
+            _tile("Adoption by clients", _share(adoption.adoption_by_clients),
                   _share_change(adoption.adoption_by_clients, _was(past, "adoption_by_clients"))),
             _tile("Autopay-secured MRR", money(adoption.autopay_secured_mrr, currency),
                   _money_change(adoption.autopay_secured_mrr, _was(past, "autopay_secured_mrr"), currency)),
-            _tile("Adoption by MRR", percent(adoption.adoption_by_mrr), _share_change(adoption.adoption_by_mrr, _was(past, "adoption_by_mrr"))),
+            _tile("Adoption by MRR", _share(adoption.adoption_by_mrr), _share_change(adoption.adoption_by_mrr, _was(past, "adoption_by_mrr"))),
         ],
         "charts": ["autopay_adoption"], "tables": tables,
     }
@@ -379,8 +400,8 @@ def _mrr_page(data: dict) -> dict:
         "tiles": [
             _tile("MRR", money(mrr["mrr"], currency), _money_change(mrr["mrr"], _was(past, "mrr"), currency)),
             _tile("ARR", money(mrr["arr"], currency), _money_change(mrr["arr"], _was(past, "arr"), currency)),
-            _tile("NRR, 12 months", percent(mrr["nrr_12m"]), _share_change(mrr["nrr_12m"], _was(past, "nrr_12m"))),
-            _tile("GRR, 12 months", percent(mrr["grr_12m"]), _share_change(mrr["grr_12m"], _was(past, "grr_12m"))),
+            _tile("NRR, 12 months", _share(mrr["nrr_12m"]), _share_change(mrr["nrr_12m"], _was(past, "nrr_12m"))),
+            _tile("GRR, 12 months", _share(mrr["grr_12m"]), _share_change(mrr["grr_12m"], _was(past, "grr_12m"))),
             _tile("Delinquent MRR", money(mrr["delinquent_mrr"], currency),
                   _money_change(mrr["delinquent_mrr"], _was(past, "delinquent_mrr"), currency)),
         ],
@@ -429,7 +450,7 @@ def _accuracy_page(data: dict) -> dict:
                 f"in its first {len(weekly)} weeks (those ended by {data['month'].as_of}).",
         "tiles": [_tile("Expected", money(expected, currency)), _tile("Collected", money(actual, currency)),
                   _tile("Mean error per week", money(Decimal(str(round(summary['ledgerlight']['mae_1_4'], 2))), currency)),
-                  _tile("Mean % error", percent(summary["ledgerlight"]["mape_1_4"]))],
+                  _tile("Mean % error", _share(summary["ledgerlight"]["mape_1_4"]))],
         "charts": [],
         "tables": [
             _table(["Week", "From", "To", "Expected", "Band", "Collected", "Paid on due date"],
@@ -438,7 +459,7 @@ def _accuracy_page(data: dict) -> dict:
                      money(row.due_date_baseline, currency)] for row in weekly.itertuples()]),
             _table(["Method", "Mean error per week", "Mean % error"],
                    [[{"ledgerlight": "ledgerlight", "due_date": "paid on due date", "average_dso": "average DSO"}[method],
-                     money(Decimal(str(round(figures["mae_1_4"], 2))), currency), percent(figures["mape_1_4"])]
+                     money(Decimal(str(round(figures["mae_1_4"], 2))), currency), _share(figures["mape_1_4"])]
                     for method, figures in summary.items() if method != "cutoffs"],
                    "The same weeks forecast by the baselines the backtest compares against (docs/forecast.md)."),
         ],
@@ -550,17 +571,25 @@ def pack_pdf(html: str, chromium: Path, generated_on: date) -> bytes:
 
 
 def check_output(out: str | os.PathLike) -> Path:
-    """Where a pack is to be written: a .pdf or .html file in a folder that exists and may be written."""
+    """Where a pack is to be written: a .pdf or .html file in a folder that exists and may be
+    written (tried with an empty file, removed at once, so nothing is left whatever the answer)."""
     path = Path(out).expanduser()
     if path.suffix.lower() not in FORMATS:
         raise InputError(f"--out {path}: the pack is written as PDF or HTML, so name a .pdf or .html file")
-    folder = path.parent.resolve()
+    folder = path.parent
     if not folder.is_dir():
-        raise InputError(f"--out {path}: the folder {folder} does not exist; create it or choose another")
+        being = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise InputError(f"--out {path}: {folder} {being}; create the folder or choose another")
     if path.is_dir():
         raise InputError(f"--out {path} is a folder; name a file in it, e.g. {path / 'review.pdf'}")
-    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise InputError(f"--out {path}: ledgerlight may not write there (permissions); choose another place")
+    probe = folder / f".{path.name}.{os.getpid()}.probe"
+    try:
+        with open(probe, "xb"):
+            pass
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"--out {path}: ledgerlight may not write in {folder} ({exc.strerror}); "
+                         "choose another place") from None
     return path
 
 

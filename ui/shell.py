@@ -28,6 +28,7 @@ from core.access import ADMIN, Actor
 from core.db import data_version, read_only
 from core.errors import AccessError, LedgerlightError
 from core.settings import settings
+from etl import pack as review_pack
 from etl import pipeline, sources, tabular
 from etl.batch import Source
 from etl.sources.demo import DemoSettings
@@ -292,6 +293,33 @@ def metric(name: str, **options) -> Any:
         return _metric(name, str(ctx.db), data_version(ctx.db), ctx.as_of, tuple(sorted(options.items())))
     except LedgerlightError as exc:
         _stop_with(exc)
+
+
+@st.cache_data(show_spinner=False)
+def _pack_months(db: str, version: tuple[int, int], up_to: date) -> list[str]:
+    with read_only(db) as con:
+        return review_pack.available_months(con, up_to)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _review_pack(db: str, version: tuple[int, int], month: str, today: date, kind: str) -> bytes:
+    with read_only(db) as con:
+        built = review_pack.build_pack(con, month)
+    return built.pdf() if kind == "pdf" else built.html.encode("utf-8")
+
+
+def pack_months() -> dict[str, str]:
+    """The months a review pack can be made for, to the as-of date's, newest first: YYYY-MM → 'October 2026'."""
+    ctx: Context = st.session_state[_CONTEXT_KEY]
+    months = _pack_months(str(ctx.db), data_version(ctx.db), min(ctx.as_of, ctx.today))
+    return {month: f"{date.fromisoformat(month + '-01'):%B %Y}" for month in months}
+
+
+def review_pack(month: str, kind: str) -> bytes:
+    """The monthly review pack (etl/pack.py) for `month` as 'pdf' or 'html' bytes: the same
+    document `python -m etl pack` writes."""
+    ctx: Context = st.session_state[_CONTEXT_KEY]
+    return _review_pack(str(ctx.db), data_version(ctx.db), month, ctx.today, kind)
 
 
 def remember_autopay_what_if(customer_ids: list[str]) -> None:
