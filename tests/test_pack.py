@@ -155,7 +155,7 @@ def test_an_unwritable_output_path_is_refused_before_any_work(capsys, demo_db, t
     err = refused(capsys, tmp_path / "empty", "--db", str(demo_db), "--month", MONTH, "--out", str(a_file / "p.pdf"))
     assert "is a file, not a folder" in err
     a_file.unlink()
-    assert "may not write in /proc" in refused(capsys, tmp_path, "--db", str(demo_db), "--month", MONTH,
+    assert "may not write in /proc" in refused(capsys, tmp_path / "empty", "--db", str(demo_db), "--month", MONTH,
                                               "--out", "/proc/review.pdf")
-    assert "name a .pdf or .html file" in refused(capsys, tmp_path, "--db", str(demo_db), "--month", MONTH,
-                                                 "--out", str(tmp_path / "p.docx"))
+    assert "name a .pdf or .html file" in refused(capsys, tmp_path / "empty", "--db", str(demo_db), "--month", MONTH,
+                                                 "--out", str(tmp_path / "empty" / "p.docx"))

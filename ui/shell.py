@@ -28,7 +28,7 @@ from core.access import ADMIN, Actor
 from core.db import data_version, read_only
 from core.errors import AccessError, LedgerlightError
 from core.settings import settings
-from etl import pack as review_pack
+from etl import pack as monthly_pack
 from etl import pipeline, sources, tabular
 from etl.batch import Source
 from etl.sources.demo import DemoSettings
@@ -298,13 +298,13 @@ def metric(name: str, **options) -> Any:
 @st.cache_data(show_spinner=False)
 def _pack_months(db: str, version: tuple[int, int], up_to: date) -> list[str]:
     with read_only(db) as con:
-        return review_pack.available_months(con, up_to)
+        return monthly_pack.available_months(con, up_to)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _review_pack(db: str, version: tuple[int, int], month: str, today: date, kind: str) -> bytes:
     with read_only(db) as con:
-        built = review_pack.build_pack(con, month)
+        built = monthly_pack.build_pack(con, month)
     return built.pdf() if kind == "pdf" else built.html.encode("utf-8")
 
 
