@@ -494,6 +494,15 @@ def _chromium(reader: Settings) -> Path:
     return path
 
 
+def _named_traces(figure, name: str):
+    """A copy of `figure` whose traces are named `name` and their place: Plotly would give each a
+    random id, which its SVG repeats."""
+    steady = figure.to_dict()
+    for index, trace in enumerate(steady["data"]):
+        trace["uid"] = f"{name}-{index}"
+    return steady
+
+
 def _steady_ids(svg: str, name: str) -> str:
     """Plotly names each drawing's clip paths after a random id: name them after the chart, so
     the same figure always gives the same SVG."""
@@ -524,7 +533,8 @@ class ChartDrawer:
         browser = self._browser.result()
 
         async def draw() -> list[bytes]:
-            return [await browser.calc_fig(figure, opts={"format": "svg", **CHART_SIZE}) for figure in figures.values()]
+            return [await browser.calc_fig(_named_traces(figure, name), opts={"format": "svg", **CHART_SIZE})
+                    for name, figure in figures.items()]
 
         drawn = asyncio.run_coroutine_threadsafe(draw(), self._loop).result()
         return {name: "data:image/svg+xml;base64," + base64.b64encode(_steady_ids(svg.decode(), name).encode()).decode()
