@@ -86,3 +86,17 @@ with st.expander("Every KPI, with its formula"):
                "months' sales one month at a time, so a month of heavy billing (an MSP billing on the 1st) "
                "covers more of the A/R than the window's average day of sales does.")
 st.plotly_chart(charts.kpi_trend(series), width="stretch")
+
+st.subheader("Monthly review pack")
+months = shell.pack_months()
+month = st.selectbox("Month", list(months), format_func=months.get, key="pack_month",
+                     help="Every figure as of the month's last day (today, for the month under way), each beside the "
+                     "month before's, with these charts: the document `python -m etl pack` writes.")
+if month:
+    pdf, html = st.columns(2)
+    pdf.download_button("Download the pack (PDF)", data=lambda: shell.review_pack(month, "pdf"), on_click="ignore",
+                        file_name=f"review-pack-{month}.pdf", mime="application/pdf", icon=":material/picture_as_pdf:",
+                        key="pack_pdf")
+    html.download_button("Download the pack (HTML)", data=lambda: shell.review_pack(month, "html"), on_click="ignore",
+                         file_name=f"review-pack-{month}.html", mime="text/html", icon=":material/download:",
+                         key="pack_html")

@@ -29,6 +29,7 @@ STREAMLIT_SECRETS = object()  # the secrets files Streamlit reads (see Settings.
 SIGN_IN_KEYS = ("redirect_uri", "cookie_secret")
 PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
 DEFAULT_SESSION_HOURS = 12.0
+DEFAULT_CHROMIUM = Path("/usr/bin/chromium")  # Debian's
 
 
 class Settings:
@@ -105,6 +106,11 @@ class Settings:
         if not 0 <= seconds <= 3600:
             raise SettingsError(f"LEDGERLIGHT_LOCK_WAIT={text!r} is not a number of seconds from 0 to 3600")
         return seconds
+
+    def chromium(self) -> Path:
+        """The Chrome or Chromium the monthly review pack draws its charts and prints its PDF with:
+        LEDGERLIGHT_CHROMIUM, else BROWSER_PATH (Kaleido's own setting), else Debian's /usr/bin/chromium."""
+        return Path(self.get("LEDGERLIGHT_CHROMIUM") or self.get("BROWSER_PATH") or DEFAULT_CHROMIUM).expanduser()
 
     def token_folder(self) -> Path:
         return Path(self.get("LEDGERLIGHT_TOKENS") or DEFAULT_TOKEN_DIR).expanduser()

@@ -20,6 +20,7 @@ from core.db import connect_for_write, database_path, read_only
 from core.errors import InputError, LedgerlightError
 from core.settings import settings
 from core.tokens import TokenStore
+from etl import pack as review_pack
 from etl import pipeline, reports, sources
 from etl.sources.demo import DemoSettings
 from metrics import database_summary
@@ -132,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--format", choices=("table", "json"), default="table")
     backtest.set_defaults(run=_run_backtest)
 
+    pack = commands.add_parser("pack", help="the monthly review pack as PDF or HTML: the month's figures, each beside "
+                               "the month before's, with the dashboard's charts")
+    pack.add_argument("--month", required=True, metavar="YYYY-MM", help="the month; figures are as of its last day "
+                      "(today, for the month under way)")
+    pack.add_argument("--out", required=True, metavar="FILE", help="where to write it: a .pdf or .html file")
+    _add_db(pack)
+    pack.add_argument("--company", metavar="NAME", help="the name on the cover (default: the companies the file holds)")
+    pack.set_defaults(run=_run_pack)
+
     hashed = commands.add_parser("hash-password", help="the Argon2 hash of a local account's password, for "
                                  "LEDGERLIGHT_ACCOUNTS (asks twice; reads one line when stdin is not a terminal)")
     hashed.set_defaults(run=_run_hash_password)
@@ -233,6 +243,16 @@ def _run_backtest(args: argparse.Namespace, console: Console) -> None:
             table.add_row(method, f"{figures['mae_1_4']:,.2f}", f"{figures['mape_1_4']:.1%}",
                           f"{figures['mae_5_13']:,.2f}", f"{figures['mape_5_13']:.1%}")
     console.print(table)
+
+
+def _run_pack(args: argparse.Namespace, console: Console) -> None:
+    out = review_pack.check_output(args.out)  # before any work: a bad path is refused at once
+    with read_only(args.db) as con:
+        built = review_pack.build_pack(con, args.month, args.company)
+    written = review_pack.write_pack(built, out)
+    print(f"Review pack for {built.view['month']} (as of {built.view['as_of']}) written to {written}")
+    for sentence in built.view["sentences"]:
+        print(f"  {sentence}")
 
 
 def _run_connect(args: argparse.Namespace, console: Console) -> None:

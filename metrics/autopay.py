@@ -25,6 +25,8 @@ from metrics.kpis import kpis
 STATUSES = ("autopay", "manual")
 HABIT_WINDOW_DAYS = 365
 _DAYS_PER_MONTH = Decimal(365) / 12
+# How many of the top conversion candidates a what-if moves unless told otherwise (page and pack).
+WHAT_IF_CANDIDATES = 10
 
 
 def _check_window(days: int) -> None:

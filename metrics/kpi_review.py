@@ -1,6 +1,6 @@
 """The owner's reading of the collection KPIs: each headline KPI in plain words, its change since
 the last month-end, and how it compares with the Credit Research Foundation's national medians
-(../shared/spec/metrics.md, "Reference medians", CRF national summaries 2020-21)."""
+(metrics.kpis.CRF_MEDIANS, from ../shared/spec/metrics.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 
 from metrics.aging import ar_summaries
-from metrics.kpis import kpi_series
+from metrics.kpis import CRF_MEDIANS, kpi_series
 
 
 @dataclass(frozen=True)
@@ -19,20 +19,24 @@ class Benchmark:
     kpi: str
     label: str
     meaning: str
-    low: float
-    high: float
     lower_is_better: bool
     unit: str  # "days" or "fraction"
 
+    @property
+    def median(self) -> tuple[float, float]:
+        """The CRF range in the KPI's reading unit (CEI is kept in points, read as a share)."""
+        low, high = CRF_MEDIANS[self.kpi]
+        return (low / 100, high / 100) if self.kpi == "cei" else (low, high)
+
 
 BENCHMARKS = (
-    Benchmark("dso", "Days to collect (DSO)", "How many days of sales are still unpaid.", 38, 42, True, "days"),
+    Benchmark("dso", "Days to collect (DSO)", "How many days of sales are still unpaid.", True, "days"),
     Benchmark("add_crf", "Days late on average", "How far past the due date clients pay, on average (DSO − best "
-              "possible DSO).", 3, 6, True, "days"),
+              "possible DSO).", True, "days"),
     Benchmark("cei", "Collected of what was due (CEI)", "Of what could have been collected in the window, the "
-              "share that was.", 0.81, 0.87, False, "fraction"),
+              "share that was.", False, "fraction"),
     Benchmark("pct_91_plus", "More than 90 days late", "Share of A/R over 90 days past due: the hardest to "
-              "collect.", 0.006, 0.012, True, "fraction"),
+              "collect.", True, "fraction"),
 )
 
 
@@ -51,9 +55,10 @@ def _value(row: pd.Series, benchmark: Benchmark) -> float | None:
 def _verdict(value: float | None, benchmark: Benchmark) -> str | None:
     if value is None:
         return None
-    if benchmark.low <= value <= benchmark.high:
+    low, high = benchmark.median
+    if low <= value <= high:
         return "typical"
-    return "better" if (value < benchmark.low) == benchmark.lower_is_better else "worse"
+    return "better" if (value < low) == benchmark.lower_is_better else "worse"
 
 
 def kpi_review(con: duckdb.DuckDBPyConnection, as_of: date, window_days: int = 90) -> pd.DataFrame:
@@ -68,7 +73,7 @@ def kpi_review(con: duckdb.DuckDBPyConnection, as_of: date, window_days: int = 9
             "kpi": benchmark.kpi, "label": benchmark.label, "meaning": benchmark.meaning, "unit": benchmark.unit,
             "value": value, "previous": previous,
             "change": None if value is None or previous is None else value - previous,
-            "median_low": benchmark.low, "median_high": benchmark.high,
+            "median_low": benchmark.median[0], "median_high": benchmark.median[1],
             "lower_is_better": benchmark.lower_is_better, "verdict": _verdict(value, benchmark),
         })
     return pd.DataFrame(rows)

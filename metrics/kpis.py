@@ -18,6 +18,12 @@ from core.errors import InputError
 from metrics.aging import ZERO, month_ends
 
 COUNTBACK_MONTHS = 24
+# The spec's reference medians (CRF national summaries, 2020–21) as (low, high), in each KPI's own
+# unit (days, CEI in points, shares as fractions): what a month's figures are read beside.
+CRF_MEDIANS = {
+    "dso": (38.0, 42.0), "bpdso": (32.0, 32.0), "add_crf": (3.0, 6.0), "cei": (81.0, 87.0),
+    "pct_current": (0.85, 0.91), "pct_91_plus": (0.006, 0.012),
+}
 
 
 def dso_countback(receivables: Decimal, monthly_sales: list[tuple[Decimal, int]]) -> float | None:

@@ -4,6 +4,7 @@ and what converting them would release. Rosters from payment portals are importe
 import streamlit as st
 
 from core.access import ADMIN
+from metrics.autopay import WHAT_IF_CANDIDATES
 from ui import charts, shell, tables
 from ui.format import days, money, percent, plain, signed_days
 
@@ -98,7 +99,7 @@ names = dict(zip(candidates["customer_id"], candidates["customer"]))
 chosen_by = st.radio("Move", ["chosen clients", "a share of non-autopay MRR"], horizontal=True,
                      key=shell.kept("autopay_what_if_by", "chosen clients"))
 if chosen_by == "chosen clients":
-    key = shell.kept("autopay_what_if_clients", list(names)[:10])
+    key = shell.kept("autopay_what_if_clients", list(names)[:WHAT_IF_CANDIDATES])
     st.session_state[key] = [customer for customer in st.session_state[key] if customer in names]
     chosen = st.multiselect("Clients", list(names), format_func=names.get, key=key)
     what_if = shell.metric("autopay_what_if", customer_ids=tuple(chosen)) if chosen else None

@@ -46,6 +46,11 @@ def test_overview_shows_the_figures_the_metrics_compute(monkeypatch, demo_db):
     assert app.sidebar.date_input[0].value == DEMO_AS_OF  # defaults to the day the data runs to
     assert "Demo data" in app.info[0].value
     assert "25 November 2026" in app.caption[0].value
+    # the monthly review pack (tests/test_pack.py reads it), for any month of the books, this one first
+    assert [button.label for button in app.get("download_button")] == ["Download the pack (PDF)", "Download the pack (HTML)"]
+    months = app.selectbox(key="pack_month")
+    assert (months.value, months.options[0], months.options[-1], len(months.options)) == (
+        "2026-11", "November 2026", "December 2023", 36)
 
 
 def test_changing_the_as_of_date_recomputes(monkeypatch, demo_db):

@@ -28,6 +28,7 @@ from core.access import ADMIN, Actor
 from core.db import data_version, read_only
 from core.errors import AccessError, LedgerlightError
 from core.settings import settings
+from etl import pack as monthly_pack
 from etl import pipeline, sources, tabular
 from etl.batch import Source
 from etl.sources.demo import DemoSettings
@@ -365,6 +366,35 @@ def kept(key: str, default: Any) -> str:
 def remembered(key: str, default: Any) -> Any:
     """The last value of a `kept` widget, from any page."""
     return st.session_state.get(f"ledgerlight_kept_{key}", default)
+
+
+@st.cache_data(show_spinner=False)
+def _pack_months(db: str, version: tuple[int, int], up_to: date, company: tuple[str, str] | None) -> list[str]:
+    with read_only(db, company=company) as con:
+        return monthly_pack.available_months(con, up_to)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _review_pack(db: str, version: tuple[int, int], month: str, today: date, kind: str,
+                 company: tuple[str, str] | None, company_name: str) -> bytes:
+    with read_only(db, company=company) as con:
+        built = monthly_pack.build_pack(con, month, company_name)
+    return built.pdf() if kind == "pdf" else built.html.encode("utf-8")
+
+
+def pack_months() -> dict[str, str]:
+    """The months a review pack can be made for, to the as-of date's, newest first: YYYY-MM → 'October 2026'."""
+    ctx: Context = st.session_state[_CONTEXT_KEY]
+    months = _pack_months(str(ctx.db), data_version(ctx.db), min(ctx.as_of, ctx.today), ctx.company)
+    return {month: f"{date.fromisoformat(month + '-01'):%B %Y}" for month in months}
+
+
+def review_pack(month: str, kind: str) -> bytes:
+    """The monthly review pack (etl/pack.py) for `month` as 'pdf' or 'html' bytes: the same
+    document `python -m etl pack` writes."""
+    ctx: Context = st.session_state[_CONTEXT_KEY]
+    return _review_pack(str(ctx.db), data_version(ctx.db), month, ctx.today, kind, ctx.company,
+                        ", ".join(ctx.company_names))
 
 
 def remembered_autopay_what_if() -> list[str]:
