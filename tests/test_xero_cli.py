@@ -109,3 +109,34 @@ def test_the_data_and_sync_page_syncs_xero_and_reconciles(xero_server, tmp_path,
                for m in page.success)
     reconciled = [m.value for m in page.success if "Reconciles with Xero" in m.value]
     assert reconciled, [m.value for m in [*page.success, *page.error]]
+
+
+def test_two_books_files_sharing_one_xero_token_take_turns_to_refresh_it(xero_server, tmp_path):
+    """Xero rotates the refresh token on every refresh, so two syncs of one organisation at once (into
+    two files) must not both spend the same token: the second waits for the first's refresh and
+    uses the token it saved (as tests/test_faults.py shows for QuickBooks)."""
+    import threading
+
+    from tests.test_faults import books_digest, finish, read_line_until, wait_until
+
+    server = xero_server
+    one, two = tmp_path / "one" / "xero.duckdb", tmp_path / "two" / "xero.duckdb"
+    one.parent.mkdir(), two.parent.mkdir()
+    env_one = environment(server, one, XERO_TENANT_ID=server.tenant_id)
+    env_two = {**environment(server, two, XERO_TENANT_ID=server.tenant_id), "LEDGERLIGHT_TOKENS": env_one["LEDGERLIGHT_TOKENS"]}
+    connected = sign_in(env_one, lambda state: f"{server.redirect_uri}?code=good-code&state={state}&scope=offline_access")
+    assert connected.returncode == 0, connected.stderr
+    answer = threading.Event()
+    server.fail_next("token", "stall", until=answer)
+    asked = server.requests["token"]
+    first = subprocess.Popen([sys.executable, "-m", "etl", "sync", "xero"], cwd=ROOT, env=env_one, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_until(lambda: server.requests["token"] > asked, "the first sync to be refreshing")
+    second = subprocess.Popen([sys.executable, "-m", "etl", "sync", "xero"], cwd=ROOT, env=env_two, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    read_line_until(second, "Waiting for another run to finish refreshing the xero token")
+    answer.set()
+    (code_1, _, err_1), (code_2, _, err_2) = finish(first), finish(second)
+    assert (code_1, code_2) == (0, 0), err_1 + err_2  # unlocked, the second would spend a token already rotated
+    assert TokenStore(Path(env_one["LEDGERLIGHT_TOKENS"])).get("xero", server.tenant_id) == server.current_refresh_token
+    assert books_digest(one) == books_digest(two)
