@@ -41,3 +41,8 @@ class InputError(LedgerlightError):
         extra = len(self.problems) - 1
         more = f" (and {extra} more problem{'s' if extra > 1 else ''})" if extra else ""
         super().__init__(self.problems[0] + more)
+
+
+class SendError(LedgerlightError):
+    """A message that could not be handed to the mail server (unreachable, a refused login, a
+    refused recipient): the message says which, what was sent before, and the fix."""

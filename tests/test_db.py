@@ -15,7 +15,7 @@ from tests.books import SAMPLE_CUSTOMERS, customers_frame, load_books, write_boo
 
 def test_new_file_gets_every_migration(tmp_path):
     con = connect_for_write(tmp_path / "new.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 5
+    assert schema_version(con) == SCHEMA_VERSION == 6
     con.close()
 
 
@@ -34,12 +34,12 @@ def test_file_from_version_1_upgrades_in_place_without_loss(tmp_path):
     )
     con.close()
 
-    with pytest.raises(DatabaseError, match="has schema 1; this ledgerlight needs 5"):
+    with pytest.raises(DatabaseError, match="has schema 1; this ledgerlight needs 6"):
         with read_only(path):
             pass
 
     con = connect_for_write(path)
-    assert schema_version(con) == 5
+    assert schema_version(con) == 6
     assert con.execute("SELECT cursor FROM sync_runs").fetchall() == []
     assert con.execute("SELECT count(*) FROM source_aging").fetchone() == (0,)
     assert con.execute("SELECT invoice_id, total, kind FROM invoices").fetchall() == [("I1", Decimal("120.50"), "other")]
@@ -51,7 +51,7 @@ def test_file_from_version_1_upgrades_in_place_without_loss(tmp_path):
 def test_file_from_a_newer_version_is_refused(tmp_path):
     path = tmp_path / "newer.duckdb"
     connect_for_write(path).execute("INSERT INTO schema_version VALUES (99, 'future', now())").close()
-    with pytest.raises(DatabaseError, match="newer ledgerlight \\(schema 99, this one knows 5\\)"):
+    with pytest.raises(DatabaseError, match="newer ledgerlight \\(schema 99, this one knows 6\\)"):
         connect_for_write(path)
 
 

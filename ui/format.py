@@ -1,23 +1,12 @@
-"""Display formatting. Money stays Decimal until it is turned into text here."""
+"""Display formatting for the dashboard. Money is turned into text by core/money.py."""
 
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 
-_SYMBOLS = {"USD": "$", "CAD": "CA$", "AUD": "A$", "GBP": "£", "EUR": "€"}
+from core.money import currency_symbol, money
 
-
-def currency_symbol(currency: str) -> str:
-    """What amounts in `currency` are prefixed with: '$' for USD, 'CA$' for CAD, else 'SEK '."""
-    return _SYMBOLS.get(currency, currency + " ")
-
-
-def money(amount: Decimal | None, currency: str = "USD") -> str:
-    if amount is None:
-        return "–"
-    sign = "-" if amount < 0 else ""
-    return f"{sign}{currency_symbol(currency)}{abs(amount):,.2f}"
+__all__ = ["currency_symbol", "days", "money", "percent", "plain", "ratio", "signed_days"]
 
 
 def percent(fraction: float | None) -> str:
