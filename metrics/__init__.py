@@ -35,6 +35,7 @@ from metrics.collections import (
     reminder_invoices,
     saved_reminder_templates,
     statement,
+    statements,
     worklist_owners,
 )
 from metrics.forecast import autopay_what_if_clients, backtest, backtest_weeks, cash_forecast, forecast_totals
@@ -95,6 +96,7 @@ __all__ = [
     "reminder_invoices",
     "saved_reminder_templates",
     "statement",
+    "statements",
     "sync_history",
     "worklist_owners",
 ]

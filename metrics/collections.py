@@ -117,26 +117,43 @@ def worklist_owners(con: duckdb.DuckDBPyConnection, as_of: date) -> list[str]:
     return sorted(set(owners))
 
 
-def statement(con: duckdb.DuckDBPyConnection, as_of: date, customer_id: str) -> dict:
-    """A client's statement at `as_of` (with its sub-customers): `client` (customer_id, name,
-    email, currency, company), `invoices` (each open invoice in its own currency, disputed ones
-    marked), `credits` (unapplied payments and credit memos), and `aging` and `totals`: per
-    currency, the open amount per due-date bucket, the credit and the balance (open − credit)."""
-    names = models.frame(con, "statement_client", {"customer_id": customer_id})
-    if names.empty:
-        raise InputError(f"no client {customer_id!r} in this database: choose one from the worklist or the aging")
-    client = names.iloc[0].to_dict()
-    invoices = open_invoices_as_of(con, as_of, customer_id=customer_id, roll_up=True)
-    credits = models.frame(con, "account_credits", {"dates": [as_of], "customer_id": customer_id})
+def statements(con: duckdb.DuckDBPyConnection, as_of: date, customer_ids: list[str]) -> dict[str, dict]:
+    """Clients' statements at `as_of` (each with its sub-customers), by client id: `client`
+    (customer_id, name, email, currency, company), `invoices` (each open invoice in its own
+    currency, disputed ones marked), `credits` (unapplied payments and credit memos), and per
+    currency in `totals`: the open amount per due-date bucket (`aging`), `open`, `credit`,
+    `balance` (open − credit) and `disputed`. One pass over the books for any number of clients."""
+    clients = models.frame(con, "statement_client", {"customer_ids": list(customer_ids)})
+    missing = sorted(set(customer_ids) - set(clients["customer_id"]))
+    if missing:
+        raise InputError(f"no client {', '.join(map(repr, missing))} in this database: choose one from the worklist or the aging")
+    wanted = set(customer_ids)
+    invoices = open_invoices_as_of(con, as_of, roll_up=True)
+    invoices = invoices[invoices["account_id"].isin(wanted)]
+    credits = models.frame(con, "account_credits", {"dates": [as_of], "customer_id": None})
+    credits = credits[credits["account_id"].isin(wanted)]
     labels = bucket_labels()
-    currencies = sorted(set(invoices["currency"]) | set(credits["currency"])) or [client["currency"]]
+    made = {}
+    for client in clients.drop_duplicates("customer_id").to_dict("records"):
+        own = invoices[invoices["account_id"] == client["customer_id"]].reset_index(drop=True)
+        own_credits = credits[credits["account_id"] == client["customer_id"]].reset_index(drop=True)
+        made[client["customer_id"]] = {"as_of": as_of, "client": client, "invoices": own, "credits": own_credits,
+                                       "buckets": labels, "totals": _statement_totals(own, own_credits, labels, client)}
+    return made
+
+
+def _statement_totals(invoices: pd.DataFrame, credits: pd.DataFrame, labels: list[str], client: dict) -> dict:
     totals = {}
-    for currency in currencies:
+    for currency in sorted(set(invoices["currency"]) | set(credits["currency"])) or [client["currency"]]:
         mine = invoices[invoices["currency"] == currency]
         owed = {label: sum(mine.loc[mine["bucket"] == label, "open_amount"], start=ZERO) for label in labels}
         open_total = sum(owed.values(), start=ZERO)
         credit = sum(credits.loc[credits["currency"] == currency, "unapplied_amount"], start=ZERO)
         totals[currency] = {"aging": owed, "open": open_total, "credit": credit, "balance": open_total - credit,
                             "disputed": sum(mine.loc[mine["is_disputed"], "open_amount"], start=ZERO)}
-    return {"as_of": as_of, "client": client, "invoices": invoices, "credits": credits, "buckets": labels,
-            "totals": totals}
+    return totals
+
+
+def statement(con: duckdb.DuckDBPyConnection, as_of: date, customer_id: str) -> dict:
+    """One client's statement at `as_of` (see `statements`)."""
+    return statements(con, as_of, [customer_id])[customer_id]
