@@ -128,7 +128,7 @@ def _account(con, customer_id: str, source: str | None, company_id: str | None) 
 
 
 def _root(con, account: Account, customer_id: str) -> str | None:
-    row = con.execute(f"SELECT root_id FROM {models.sql('customer_roots')} r WHERE source = ? AND company_id = ? "
+    row = con.execute(f"SELECT root_id FROM ({models.sql('customer_roots')}) r WHERE source = ? AND company_id = ? "
                       "AND customer_id = ?", [account.source, account.company_id, customer_id]).fetchone()
     return row[0] if row else None
 
