@@ -252,6 +252,25 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "who ran each run",
+        """
+        -- The actor of a run (core/access.py): the signed-in user's e-mail address, or os:<user>
+        -- for the machine's own user (the command line, cron, a dashboard only this machine
+        -- reaches). NULL for runs recorded before ledgerlight knew who was acting.
+        ALTER TABLE sync_runs ADD COLUMN actor VARCHAR;
+        """,
+    ),
+    (
+        "companies whose books are a snapshot of one date",
+        """
+        -- Books read from a report of what was open on one date (QuickBooks Desktop's Open Invoices
+        -- or A/R Aging Detail) hold no history: their aging is known at that date only, and nothing
+        -- that needs the history (a trend, sales, payment habits, a forecast). NULL: the books hold
+        -- their history.
+        ALTER TABLE companies ADD COLUMN snapshot_on DATE;
+        """,
+    ),
+    (
         "collections: activity, promises to pay, disputes, next actions, reminder templates and deliveries",
         """
         -- ledgerlight's own data: what people did and agreed while chasing payment. No source writes

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from core.errors import SyncError
+from core.errors import SettingsError, SyncError
 from core.settings import settings
 
 
@@ -110,21 +110,34 @@ class TokenStore:
         return found
 
     @contextmanager
-    def locked(self, source: str, company_id: str) -> Iterator[None]:
+    def locked(self, source: str, company_id: str, tell: Callable[[str], None] = lambda text: None) -> Iterator[None]:
         """Hold the company's token for a refresh: two processes refreshing at once would both
-        spend the same token, and the source refuses the second. Read the token inside."""
+        spend the same token, and the source refuses the second. Read the token inside. `tell`
+        hears when this has to wait."""
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         lock = FileLock(self.folder / f".{source}-{company_id}.lock")
         wait = settings().lock_wait(120.0)
         try:
-            lock.acquire(timeout=wait)
+            lock.acquire(timeout=0)
         except Timeout:
-            raise SyncError(f"another process has been refreshing the {source} token of company {company_id} for "
-                            f"more than {wait:.0f} s; nothing was written: try again when it has finished") from None
+            tell(f"Waiting for another run to finish refreshing the {source} token of company {company_id}")
+            try:
+                lock.acquire(timeout=wait)
+            except Timeout:
+                raise SyncError(f"another process has been refreshing the {source} token of company {company_id} "
+                                f"for more than {wait:.0f} s; nothing was written: try again when it has finished") from None
         try:
             yield
         finally:
             lock.release()
+
+    def only_connection(self, source: str, what: str, setting: str) -> str | None:
+        """The one company of `source` connected so far (None for none); several must be chosen
+        by `setting` (`what` names them in the message, e.g. 'QuickBooks companies')."""
+        connected = [c.company_id for c in self.connections(source)]
+        if len(connected) > 1:
+            raise SettingsError(f"{what} {', '.join(connected)} are connected: choose one with {setting}")
+        return connected[0] if connected else None
 
     def begin_sign_in(self, source: str, state: str) -> None:
         self._write(self.folder / f".{source}-sign-in.json", {"state": state, "started_at": settings().now().isoformat()})

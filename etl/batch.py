@@ -24,13 +24,26 @@ def no_progress(fraction: float, text: str) -> None:
     """The default listener: nobody is watching."""
 
 
+def stepped(progress: Progress) -> tuple[Progress, Callable[[str], None]]:
+    """`progress` as a source reports its steps, and `tell(text)`: a line said at the point the
+    last step reached (a wait on the source's API, told by etl/patience.py)."""
+    reached = [0.0]
+
+    def step(fraction: float, text: str) -> None:
+        reached[0] = fraction
+        progress(fraction, text)
+
+    return step, lambda text: progress(reached[0], text)
+
+
 def company_in_file(companies: pd.DataFrame, company_id: str | None = None) -> "Company":
     """The company a run writes to, of those the file holds: the one named, or the only one."""
     chosen = companies[companies["company_id"] == company_id] if company_id is not None else companies
     if len(chosen) == 1:
         row = chosen.iloc[0]
         return Company(row["source"], row["company_id"], row["name"], row["home_currency"],
-                       None if pd.isna(row["data_through"]) else row["data_through"])
+                       None if pd.isna(row["data_through"]) else row["data_through"],
+                       None if pd.isna(row.get("snapshot_on")) else row.get("snapshot_on"))
     listed = ", ".join(companies["company_id"]) or "none"
     if company_id is not None and chosen.empty:
         raise InputError(f"no company {company_id!r} in this database (companies: {listed}); pass one with --company")
@@ -41,13 +54,16 @@ def company_in_file(companies: pd.DataFrame, company_id: str | None = None) -> "
 
 @dataclass(frozen=True)
 class Company:
-    """Whose books: (source, company_id) is part of every canonical row's key."""
+    """Whose books: (source, company_id) is part of every canonical row's key. `snapshot_on`: the
+    books are a report of what was open on that date, not a history (what a source of such
+    reports declares; metrics.snapshot_limit says what can be known from them)."""
 
     source: str
     company_id: str
     name: str
     home_currency: str = "USD"
     data_through: date | None = None
+    snapshot_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -123,13 +139,17 @@ class Connector:
 @dataclass(frozen=True)
 class Importer:
     """For sources that read a file (`python -m etl import KIND FILE`, an upload on a page):
-    `settings(file, content=None, company_id=None, mapping=None, on=None)` builds the source's
-    settings for one file (its path, or its `content` as uploaded); `columns` are the columns a
-    user may map to headers of their own (`--map COLUMN=HEADER`)."""
+    `settings(file, content=None, company_id=None, mapping=None, on=None, replace_all=False)`
+    builds the source's settings for one file (its path, or its `content` as uploaded), or, when
+    `several`, for a list of files (paths, with `content` a list of the same length); `on` is the
+    date the file describes, `replace_all` the user's confirmation of an import that replaces much
+    of what is held. `columns` are the columns a user may map to headers of their own
+    (`--map COLUMN=HEADER`)."""
 
     kind: str
     settings: Callable[..., Any]
     columns: tuple[str, ...] = ()
+    several: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,14 +180,17 @@ class SourceState:
     """What a source may know before it fetches, read for it by the pipeline: the date the
     product takes as today, the company the run is for, where the last succeeded run of this
     source for it ended (`cursor`: None for a first run, or when a full re-read was asked for:
-    a source reads everything when it has no cursor), and `rows(table, **equal_to)`: that
-    company's rows of a canonical table as they stand (read through a short read-only
-    connection, so a source never holds the database while it talks to its system)."""
+    a source reads everything when it has no cursor), `rows(table, **equal_to)`: that
+    company's rows of a canonical table as they stand, and `model(name, **params)`: that
+    company's rows of a SQL model (e.g. `autopay_status` at `dates`), so a source asks the books
+    a question without writing the rule again (each read through a short read-only connection,
+    so a source never holds the database while it talks to its system)."""
 
     today: date
     company: Company
     cursor: str | None
     rows: Callable[..., pd.DataFrame]
+    model: Callable[..., pd.DataFrame] | None = None
 
 
 # The canonical book tables with their natural keys, in load order (parents first): what a source

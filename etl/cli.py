@@ -4,6 +4,7 @@ contract (docs/cli.md). Errors are one line on stderr with exit code 2; nothing 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.access import hash_password
 from core.db import connect_for_write, database_path, read_only
 from core.errors import InputError, LedgerlightError
 from core.settings import settings
@@ -90,16 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
     sync.set_defaults(run=_run_sync)
 
     importable = sources.importable()
-    load = commands.add_parser("import", help="import a file: an autopay roster (CSV or Excel) exported from a payment portal")
-    load.add_argument("kind", choices=list(importable), help="what the file is")
-    load.add_argument("file", help="the file: a header row, then one row per record (see docs/autopay.md)")
+    kinds = ", ".join(f"{kind} ({source.label})" for kind, source in importable.items())
+    load = commands.add_parser("import", help=f"import a file: {kinds}")
+    load.add_argument("kind", choices=list(importable), help="what the file is (docs/sources/)")
+    load.add_argument("files", nargs="+", metavar="FILE",
+                      help="the file (CSV or .xlsx); `files` takes several at once, e.g. invoices.csv payments.csv")
     _add_db(load)
     load.add_argument("--company", help="company id, when the database holds several")
     load.add_argument(
         "--map", action="append", default=[], type=_column_mapping, metavar="COLUMN=HEADER",
         help=f"which header holds a column ({', '.join(_mappable_columns())}), when its name is not recognised; repeatable",
     )
-    load.add_argument("--on", type=iso_date, help="the date the file describes (default: today)")
+    load.add_argument("--on", type=iso_date, help="the date the file describes (default: the file's own, else today)")
+    load.add_argument("--replace-all", action="store_true",
+                      help="confirm an import that replaces much of what is held (a roster that matches nobody or "
+                      "takes most clients off autopay; an export older than the one loaded)")
     load.set_defaults(run=_run_import)
 
     infer = commands.add_parser("infer", help="infer autopay from payment behaviour (imported rosters still win)")
@@ -155,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--as-of", type=iso_date, help="YYYY-MM-DD: the last cut-off is 13 weeks before it (default: the date the data runs to)")
     backtest.add_argument("--format", choices=("table", "json"), default="table")
     backtest.set_defaults(run=_run_backtest)
+
+    hashed = commands.add_parser("hash-password", help="the Argon2 hash of a local account's password, for "
+                                 "LEDGERLIGHT_ACCOUNTS (asks twice; reads one line when stdin is not a terminal)")
+    hashed.set_defaults(run=_run_hash_password)
     return parser
 
 
@@ -219,6 +230,8 @@ def _run_info(args: argparse.Namespace, console: Console) -> None:
             table.add_row(entity, f"{count:,}")
         console.print(table)
         console.print(f"Invoices {company['first_invoice']} → {company['last_invoice']}; data through {company['data_through']}")
+        if company["snapshot_on"]:
+            console.print(f"A snapshot of what was open on {company['snapshot_on']}: the aging at that date only")
         sync = company["last_sync"]
         if sync:
             console.print(f"Last run: {sync['kind']} {sync['status']} at {sync['finished_at'] or sync['started_at']}"
@@ -230,7 +243,7 @@ def _run_info(args: argparse.Namespace, console: Console) -> None:
 def _run_report(args: argparse.Namespace, console: Console) -> None:
     with read_only(args.db) as con:
         as_of = reports.report_date(con, args.as_of, settings().today())
-        report = reports.REPORTS[args.name](con, as_of, args)
+        report = reports.report(con, args.name, as_of, args)
     print(reports.render(args.name, report, args.format), end="" if args.format == "csv" else "\n")
 
 
@@ -340,7 +353,10 @@ def _run_sync(args: argparse.Namespace, console: Console) -> None:
 
 def _run_import(args: argparse.Namespace, console: Console) -> None:
     source = sources.importable()[args.kind]
-    chosen = source.importer.settings(args.file, company_id=args.company, mapping=dict(args.map), on=args.on)
+    if len(args.files) > 1 and not source.importer.several:
+        raise InputError(f"`import {args.kind}` reads one file at a time; import the others one by one")
+    chosen = source.importer.settings(args.files if source.importer.several else args.files[0], company_id=args.company,
+                                      mapping=dict(args.map), on=args.on, replace_all=args.replace_all)
     result = pipeline.run(database_path(args.db), source, chosen)
     print(result.describe())
     for row in getattr(result.summary, "unmatched", []):
@@ -353,6 +369,16 @@ def _run_infer(args: argparse.Namespace, console: Console) -> None:
           "(imported rosters and manual entries still win)")
 
 
+def _run_hash_password(args: argparse.Namespace, console: Console) -> None:
+    if not sys.stdin.isatty():  # a script pipes the password in
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password for the account (12 characters or more): ")
+        if getpass.getpass("The same again: ") != password:
+            raise InputError("the two passwords differ; nothing was made")
+    print(hash_password(password))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(stderr=False)
@@ -360,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         args.run(args, console)
     except LedgerlightError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        for problem in getattr(exc, "problems", [])[1:]:  # a file's every problem, one a line
+            print(f"  {problem}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`... | head`): nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush is quiet too

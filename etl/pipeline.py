@@ -9,6 +9,8 @@ What the pipeline owns, once for every source:
   (a roster's periods, ledgerlight's own manual entries);
 - the demo giving way to real books, the source's own aging report, autopay re-inference, and
   the checks that refuse books that do not add up or point at records they do not hold.
+- who may write: every run needs the admin role (core/access.py) and records its actor; a
+  library call that names no actor acts as the machine's own user (the command line, cron).
 
 DuckDB lets one process write a file at a time; readers (the dashboard, reports) wait out the
 short write (core/db.py).
@@ -28,6 +30,7 @@ import pyarrow as pa
 
 import models
 from core import file_checks
+from core.access import ADMIN, Actor, local_user, require
 from core.db import connect_for_write, database_path, query_frame, read_only, rollback_quietly
 from core.errors import BooksError, InputError, LedgerlightError, SyncError
 from core.schema import ACTIVITY_TABLES, BOOK_TABLES, DEMO_ORIGIN, INFERENCE_ORIGIN
@@ -96,11 +99,31 @@ def _company_rows(path, company: Company):
     return rows
 
 
-def run(db, source: Source, settings: Any, progress: Progress = no_progress, full: bool = False) -> RunResult:
+def _company_model(path, company: Company):
+    def model(name: str, **params) -> pd.DataFrame:
+        with read_only(path) as con:
+            frame = models.frame(con, name, params)
+        if {"source", "company_id"} <= set(frame.columns):
+            frame = frame[(frame["source"] == company.source) & (frame["company_id"] == company.company_id)]
+        return frame.reset_index(drop=True)
+    return model
+
+
+def _acting(actor: Actor | None, source: Source) -> Actor:
+    """The actor of a run, refused (AccessError, before anything is read or written) unless an admin."""
+    actor = actor or local_user(current_settings().os_user())
+    require(actor, ADMIN, f"running the {source.label}")
+    return actor
+
+
+def run(db, source: Source, settings: Any, progress: Progress = no_progress, full: bool = False,
+        actor: Actor | None = None) -> RunResult:
     """One run of `source`: state, fetch, write. `full`: re-read everything, not only what
-    changed since the last run. Any error leaves the file exactly as it was, plus a `failed`
-    run record with the reason, and is raised again. Runs on one file take turns: a second
-    waits for the first (core/run_lock.py)."""
+    changed since the last run. `actor`: who runs it (default: the machine's own user); anyone
+    but an admin is refused before anything is read. Any error leaves the file exactly as it
+    was, plus a `failed` run record with the reason, and is raised again. Runs on one file take
+    turns: a second waits for the first (core/run_lock.py)."""
+    actor = _acting(actor, source)
     path = database_path(db)
     file_checks.inspect(path, for_write=True)  # before the lock file is made beside it
     with one_run_at_a_time(path, lambda text: progress(0.0, text)):
@@ -109,17 +132,18 @@ def run(db, source: Source, settings: Any, progress: Progress = no_progress, ful
         _refuse_demo_beside_real_books(source, companies, path)
         company = source.company(settings, companies)
         last_run_id, cursor = _last_run(path, company, source.name)
-        state = SourceState(current_settings().today(), company, None if full else cursor, _company_rows(path, company))
+        state = SourceState(current_settings().today(), company, None if full else cursor, _company_rows(path, company),
+                             _company_model(path, company))
         try:
             batch = source.fetch(settings, state, progress)
         except InputError:
             raise  # a file or request refused before anything began: not a run
         except Exception as exc:
             kind = getattr(exc, "kind", None) or ("incremental" if state.cursor else "full")
-            _record_failed_run(path, company, source.name, kind, exc, getattr(exc, "requests", {}))
+            _record_failed_run(path, company, source.name, kind, exc, getattr(exc, "requests", {}), actor)
             raise
         progress(0.95, "Writing to the database")
-        result = write(path, source, batch, since_run=last_run_id)
+        result = write(path, source, batch, since_run=last_run_id, actor=actor)
     progress(1.0, "Done")
     return result
 
@@ -150,11 +174,11 @@ def _error_text(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, LedgerlightError) else f"{type(exc).__name__}: {exc}"
 
 
-def _start_run(con, company: Company, origin: str, kind: str) -> int:
+def _start_run(con, company: Company, origin: str, kind: str, actor: Actor) -> int:
     (run_id,) = con.execute(
-        "INSERT INTO sync_runs (source, company_id, origin, kind, started_at, status) "
-        "VALUES (?, ?, ?, ?, ?, 'running') RETURNING run_id",
-        [company.source, company.company_id, origin, kind, current_settings().now()],
+        "INSERT INTO sync_runs (source, company_id, origin, kind, started_at, status, actor) "
+        "VALUES (?, ?, ?, ?, ?, 'running', ?) RETURNING run_id",
+        [company.source, company.company_id, origin, kind, current_settings().now(), actor.id],
     ).fetchone()
     return run_id
 
@@ -169,26 +193,29 @@ def _finish_run(con, run_id: int, status: str, counts: dict | None = None, reque
     )
 
 
-def _record_failed_run(path, company: Company, origin: str, kind: str, exc: BaseException, requests: dict) -> None:
+def _record_failed_run(path, company: Company, origin: str, kind: str, exc: BaseException, requests: dict,
+                       actor: Actor) -> None:
     try:
         con = connect_for_write(path, lock_wait=WRITE_LOCK_WAIT)
     except LedgerlightError:
         return  # the file cannot be opened to log it (full disk, held too long): the error itself says so
     try:
-        _finish_run(con, _start_run(con, company, origin, kind), "failed", requests=requests, error=_error_text(exc))
+        _finish_run(con, _start_run(con, company, origin, kind, actor), "failed", requests=requests, error=_error_text(exc))
     finally:
         con.close()
 
 
-def write(db, source: Source, batch: Batch, since_run: int | None = None) -> RunResult:
-    """Write one batch in one transaction, after the checks; record the run either way.
+def write(db, source: Source, batch: Batch, since_run: int | None = None, actor: Actor | None = None) -> RunResult:
+    """Write one batch in one transaction, after the checks; record the run (and its actor, as
+    `run` has it) either way.
 
     `since_run`: the newest succeeded run of this source for the company when the batch was
     read; if another has succeeded since, the batch may be stale and is refused."""
+    actor = _acting(actor, source)
     path = database_path(db)
     con = connect_for_write(path, lock_wait=WRITE_LOCK_WAIT)
     try:
-        run_id = _start_run(con, batch.company, source.name, batch.kind)
+        run_id = _start_run(con, batch.company, source.name, batch.kind, actor)
         con.execute("BEGIN TRANSACTION")
         try:
             if since_run is not None:
@@ -252,9 +279,10 @@ def _write_batch(con, source: Source, batch: Batch) -> dict[str, int]:
         _store_aging(con, company, batch.aging)
     if source.books:
         con.execute(
-            "INSERT OR REPLACE INTO companies (source, company_id, name, home_currency, data_through) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [company.source, company.company_id, company.name, company.home_currency, company.data_through],
+            "INSERT OR REPLACE INTO companies (source, company_id, name, home_currency, data_through, snapshot_on) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [company.source, company.company_id, company.name, company.home_currency, company.data_through,
+             company.snapshot_on],
         )
     if source.infers_autopay:
         counts["inferred_autopay_periods"] = reinfer_autopay(con, company)
@@ -392,6 +420,6 @@ INFERENCE = Source(
 )
 
 
-def infer_autopay(db, company_id: str | None = None) -> RunResult:
+def infer_autopay(db, company_id: str | None = None, actor: Actor | None = None) -> RunResult:
     """Re-infer one company's autopay periods from its payments, in a run of its own."""
-    return run(db, INFERENCE, company_id)
+    return run(db, INFERENCE, company_id, actor=actor)

@@ -4,6 +4,7 @@ contract (docs/cli.md, checked by tests/test_docs.py); money is a decimal string
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -23,6 +24,7 @@ from metrics import (
     forecast_totals,
     home_currency,
     kpis,
+    snapshot_limit,
 )
 from metrics.forecast import FORECAST_MONEY
 from metrics.status import books_span
@@ -166,6 +168,7 @@ def forecast_report(con: duckdb.DuckDBPyConnection, as_of: date) -> dict:
 
 def backtest_report(con: duckdb.DuckDBPyConnection, as_of: date, progress=lambda done, total: None) -> dict:
     """The backtest's summary: MAE in money (two places), MAPE as a fraction, per method."""
+    known(con, as_of)
     _, summary = backtest(con, as_of, progress=progress)
     return {
         "cutoffs": summary["cutoffs"],
@@ -173,6 +176,16 @@ def backtest_report(con: duckdb.DuckDBPyConnection, as_of: date, progress=lambda
            for method, figures in summary.items() if method != "cutoffs"},
     }
 
+
+def known(con: duckdb.DuckDBPyConnection, as_of: date, history: bool = True) -> None:
+    """Refuse a report the books cannot support (books that are a snapshot: metrics.snapshot_limit)."""
+    limit = snapshot_limit(con, as_of, history)
+    if limit:
+        raise InputError(limit)
+
+
+# Reports that need the books' history, not only what is open at the as-of date.
+NEEDS_HISTORY = {"kpis", "autopay", "forecast", "backtest"}
 
 # Each report from the CLI's parsed options; `python -m etl report NAME` offers these names.
 REPORTS = {
@@ -182,6 +195,12 @@ REPORTS = {
     "autopay": lambda con, as_of, args: autopay_report(con, as_of, args.window),
     "forecast": lambda con, as_of, args: forecast_report(con, as_of),
 }
+
+
+def report(con: duckdb.DuckDBPyConnection, name: str, as_of: date, args) -> dict:
+    """The report `name` at `as_of`, refused when the books cannot support it."""
+    known(con, as_of, history=name in NEEDS_HISTORY)
+    return REPORTS[name](con, as_of, args)
 
 
 def rows_of(report_name: str, report: dict) -> list[dict]:
@@ -198,10 +217,32 @@ def rows_of(report_name: str, report: dict) -> list[dict]:
     return [report]
 
 
+# Keys whose values are fractions (0.6133), shown in a table as percentages (61.3 %); CEI is
+# already in percent.
+_FRACTIONS = re.compile(r"^(pct_|adoption_|share_|mape)|^bad_debt_ratio$")
+_AMOUNT = re.compile(r"^-?\d+\.\d{2}$")
+
+
+def _table_cell(key: str, value) -> str:
+    """A value as a person reads it in a terminal: 12,345.60, 61.3 %, 69.9 %, blank for none."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, str) and _AMOUNT.match(value):
+        return f"{Decimal(value):,.2f}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and _FRACTIONS.search(key):
+        return f"{value:.1%}"
+    if key == "cei" and isinstance(value, (int, float)):
+        return f"{value:.1f}%"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
 def render(report_name: str, report: dict, output_format: str) -> str:
     if output_format == "json":
         return json.dumps(report, indent=2)
     frame = pd.DataFrame(rows_of(report_name, report))
     if output_format == "csv":
         return exports.csv_text(frame)
-    return frame.to_string(index=False)
+    shown = pd.DataFrame({key: [_table_cell(key, value) for value in frame[key]] for key in frame.columns})
+    return shown.to_string(index=False)

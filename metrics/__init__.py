@@ -48,7 +48,7 @@ from metrics.recurring import (
     recurring_invoices,
     recurring_revenue_summary,
 )
-from metrics.status import companies, database_summary, home_currency, sync_history
+from metrics.status import companies, database_summary, home_currency, snapshot_limit, sync_history
 
 __all__ = [
     "aging_buckets",
@@ -97,6 +97,7 @@ __all__ = [
     "saved_reminder_templates",
     "statement",
     "statements",
+    "snapshot_limit",
     "sync_history",
     "worklist_owners",
 ]

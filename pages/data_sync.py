@@ -1,8 +1,9 @@
 """Data & sync: connect each source, sync now, the reconciliation with the source's own aging,
-and the last runs of every source."""
+books from exported files, and the last runs of every source."""
 
 import streamlit as st
 
+from core.access import ADMIN
 from core.errors import LedgerlightError
 from core.settings import settings
 from ui import shell, tables
@@ -15,7 +16,7 @@ st.title("Data & sync")
 def connect_and_sync(source) -> None:
     connector = source.connector
     status = connector.status(settings())
-    with st.expander("Settings (environment variables or .streamlit/secrets.toml)", expanded=not all(status.values())):
+    with st.expander(f"{source.label} settings (environment variables or .streamlit/secrets.toml)", expanded=not all(status.values())):
         st.caption("Values are never shown here; only whether each is set.")
         st.dataframe({"setting": list(status), "set": list(status.values())}, hide_index=True)
     try:
@@ -36,7 +37,7 @@ def connect_and_sync(source) -> None:
             redirect_url = st.text_input(f"Paste the address {source.label} redirected you to", key=f"{source.name}_redirect")
             if redirect_url:
                 try:
-                    st.success(f"Connected {source.label} company {plain(connector.connect(chosen, redirect_url))}.")
+                    st.success(f"Connected {source.label} company {plain(shell.connect(source, chosen, redirect_url))}.")
                 except LedgerlightError as exc:
                     st.error(plain(exc))
         return
@@ -72,8 +73,36 @@ def reconciliation(source) -> None:
 
 for source in shell.connectable_sources():
     st.subheader(source.label)
-    connect_and_sync(source)
+    if shell.allowed(ADMIN):
+        connect_and_sync(source)
+    else:
+        shell.role_needed(ADMIN, f"Connecting and syncing {source.label}")
     reconciliation(source)
+
+def import_files() -> None:
+    st.markdown(
+        "Your accounting system's exports as CSV or Excel: an **invoices** file, with the **payments** and **credit "
+        "notes** files if you have them (Sage, Zoho Books, a PSA's billing), or one of QuickBooks Desktop's reports "
+        "*Open Invoices*, *A/R Aging Detail* (what is open on one date: the aging at that date only), *Customer "
+        "Balance Detail* or *Transaction List by Customer* (the full history). Each import replaces the imported "
+        f"books; docs/sources/files.md says how to export each. Limits: {shell.FILE_LIMITS}.")
+    exports = st.file_uploader("Export files", type=["csv", "txt", "xlsx"], accept_multiple_files=True,
+                               key="files_upload")
+    older = st.checkbox("Replace newer books with this older export", key="files_replace_all",
+                        help="An export older than the books already imported is refused unless you confirm here.")
+    if exports and st.button("Import files", key="files_import", type="primary"):
+        importer = shell.importer("files")
+        result = shell.run_source(importer, importer.importer.settings(
+            [upload.name for upload in exports], content=[upload.getvalue() for upload in exports], replace_all=older))
+        if result is not None:
+            st.success(plain(result.describe()))
+
+
+st.subheader("Books from exported files")
+if shell.allowed(ADMIN):
+    import_files()
+else:
+    shell.role_needed(ADMIN, "Importing books from files")
 
 st.subheader("Last runs")
 runs = shell.metric("sync_history")

@@ -1849,8 +1849,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", response.content_type)
         # A reset announces the whole body, then dies half way through it.
         self.send_header("Content-Length", str(len(response.body if response.cut == "reset" else body)))
-        self.send_header("intuit_tid", "test-server")
-        for name, value in response.headers.items():
+        for name, value in {**self.server.qbo.fixed_headers, **response.headers}.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
@@ -1865,10 +1864,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _HTTPServer(ThreadingHTTPServer):
+    """Serves one look-alike (`qbo`: anything with `_serve(_Request) -> _Response` and
+    `fixed_headers`; tests/xero_server.py uses it too)."""
+
     daemon_threads = True
     block_on_close = False   # stop() must not wait for stalled or idle keep-alive handlers
 
-    def __init__(self, qbo: "QuickBooksServer"):
+    def __init__(self, qbo):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.qbo = qbo
 
@@ -1877,7 +1879,50 @@ class _HTTPServer(ThreadingHTTPServer):
 # The server
 # --------------------------------------------------------------------------------------------
 
-class QuickBooksServer(_Ledger):
+class _ScriptedServer:
+    """What both look-alikes (this one, tests/xero_server.py) do with a request: count and log it
+    (`requests`, `_log`), take the next scripted fault for its kind (`fail_next`; 'any' matches
+    `any_kinds`), stall, answer with the fault (`_scripted_response`), or damage the real answer on
+    the wire; a damaged token answer changes nothing unless the fault says `rotated`."""
+
+    def _take_fault(self, kind: str) -> _ScriptedFault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.endpoint == kind or (fault.endpoint == "any" and kind in self.any_kinds):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def _serve(self, request: _Request) -> _Response:
+        kind, action = self._route(request)
+        with self._lock:
+            self.requests[kind] += 1
+            self._log(kind, request)
+        fault = self._take_fault(kind)
+        if fault and fault.kind == "stall":
+            released = fault.options.get("until")
+            if released is not None:  # held until the test says so (or the server stops)
+                while not (released.wait(0.05) or self._stopping.is_set()):
+                    pass
+            else:
+                self._stopping.wait(fault.options.get("seconds", 5))
+            fault = None
+        if fault and fault.kind not in ("truncated", "reset"):
+            return self._scripted_response(fault)
+        if fault and kind == "token" and not fault.options.get("rotated"):
+            with self._lock:   # the answer is damaged before the new tokens take effect
+                saved = self._token_state()
+                response = action(request)
+                self._restore_token_state(saved)
+        else:
+            response = action(request)
+        response.cut = fault.kind if fault else None
+        return response
+
+
+class QuickBooksServer(_Ledger, _ScriptedServer):
     """QBO + Intuit OAuth on 127.0.0.1 at an ephemeral port; use as a context manager or start()/stop().
 
     Point the clients at it with::
@@ -1890,6 +1935,7 @@ class QuickBooksServer(_Ledger):
     """
 
     cdc_limit = 1000
+    fixed_headers = {"intuit_tid": "test-server"}   # on every answer
 
     def __init__(self, realm_id: str = "9130357992", client_id="test-client", client_secret="test-secret",
                  refresh_token="rt-0", now: datetime | None = None, *,
@@ -1976,44 +2022,13 @@ class QuickBooksServer(_Ledger):
         with self._lock:
             self._between_pages = callback
 
-    def _take_fault(self, kind: str) -> _ScriptedFault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.endpoint == kind or (fault.endpoint == "any" and kind in _ANY_KINDS):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
+    # ---- request flow: _ScriptedServer --------------------------------------------------------------
 
-    # ---- request flow --------------------------------------------------------------------------------
+    any_kinds = _ANY_KINDS
 
-    def _serve(self, request: _Request) -> _Response:
-        kind, action = self._route(request)
-        with self._lock:
-            self.requests[kind] += 1
-            query = f"?{urlencode(request.params)}" if request.params else ""
-            self.request_log.append((kind, request.method, request.path + query))
-        fault = self._take_fault(kind)
-        if fault and fault.kind == "stall":
-            released = fault.options.get("until")
-            if released is not None:  # held until the test says so (or the server stops)
-                while not (released.wait(0.05) or self._stopping.is_set()):
-                    pass
-            else:
-                self._stopping.wait(fault.options.get("seconds", 5))
-            fault = None
-        if fault and fault.kind not in ("truncated", "reset"):
-            return self._scripted_response(fault)
-        if fault and kind == "token" and not fault.options.get("rotated"):
-            with self._lock:   # the answer is damaged before the new tokens take effect
-                saved = self._token_state()
-                response = action(request)
-                self._restore_token_state(saved)
-        else:
-            response = action(request)
-        response.cut = fault.kind if fault else None
-        return response
+    def _log(self, kind: str, request: _Request) -> None:
+        query = f"?{urlencode(request.params)}" if request.params else ""
+        self.request_log.append((kind, request.method, request.path + query))
 
     def _token_state(self) -> tuple:
         return (self._token_sequence, self.current_refresh_token, self.access_token, self.refreshes,

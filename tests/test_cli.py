@@ -7,6 +7,8 @@ from pathlib import Path
 
 import duckdb
 
+from core.schema import SCHEMA_VERSION
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,7 +31,7 @@ def test_demo_then_info_json(tmp_path):
     info = etl("info", "--db", str(db), "--format", "json")
     assert info.returncode == 0, info.stderr
     summary = json.loads(info.stdout)
-    assert summary["schema_version"] == 5
+    assert summary["schema_version"] == SCHEMA_VERSION
     (company,) = summary["companies"]
     assert (company["source"], company["company_id"], company["data_through"]) == ("demo", "demo-msp", "2026-11-25")
     assert company["counts"]["customers"] >= 12

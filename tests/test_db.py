@@ -15,7 +15,7 @@ from tests.books import SAMPLE_CUSTOMERS, customers_frame, load_books, write_boo
 
 def test_new_file_gets_every_migration(tmp_path):
     con = connect_for_write(tmp_path / "new.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 6
+    assert schema_version(con) == SCHEMA_VERSION == 8
     con.close()
 
 
@@ -23,6 +23,7 @@ def test_file_from_version_1_upgrades_in_place_without_loss(tmp_path):
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
     migrate(con, path, upto=1)  # what the first release wrote
+    con.execute("INSERT INTO companies (source, company_id, name) VALUES ('demo', 'd', 'Demo')")
     con.execute("INSERT INTO customers (source, company_id, customer_id, name) VALUES ('demo', 'd', 'C1', 'Acme')")
     con.execute(
         "INSERT INTO invoices (source, company_id, invoice_id, customer_id, txn_date, total, home_total) "
@@ -34,24 +35,25 @@ def test_file_from_version_1_upgrades_in_place_without_loss(tmp_path):
     )
     con.close()
 
-    with pytest.raises(DatabaseError, match="has schema 1; this ledgerlight needs 6"):
+    with pytest.raises(DatabaseError, match=f"has schema 1; this ledgerlight needs {SCHEMA_VERSION}"):
         with read_only(path):
             pass
 
     con = connect_for_write(path)
-    assert schema_version(con) == 6
+    assert schema_version(con) == SCHEMA_VERSION
     assert con.execute("SELECT cursor FROM sync_runs").fetchall() == []
     assert con.execute("SELECT count(*) FROM source_aging").fetchone() == (0,)
     assert con.execute("SELECT invoice_id, total, kind FROM invoices").fetchall() == [("I1", Decimal("120.50"), "other")]
     assert con.execute("SELECT credit_memo_id, is_write_off FROM credit_memos").fetchall() == [("CM1", False)]
     assert con.execute("SELECT name FROM customers").fetchall() == [("Acme",)]
+    assert con.execute("SELECT name, snapshot_on FROM companies").fetchall() == [("Demo", None)]  # a history
     con.close()
 
 
 def test_file_from_a_newer_version_is_refused(tmp_path):
     path = tmp_path / "newer.duckdb"
     connect_for_write(path).execute("INSERT INTO schema_version VALUES (99, 'future', now())").close()
-    with pytest.raises(DatabaseError, match="newer ledgerlight \\(schema 99, this one knows 6\\)"):
+    with pytest.raises(DatabaseError, match=f"newer ledgerlight \\(schema 99, this one knows {SCHEMA_VERSION}\\)"):
         connect_for_write(path)
 
 

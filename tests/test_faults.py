@@ -67,14 +67,6 @@ def run_statuses(db: Path) -> list[tuple[str, str | None]]:
         return con.execute("SELECT status, error FROM sync_runs ORDER BY run_id").fetchall()
 
 
-def has_open(pid: int, path: Path) -> bool:
-    """Whether process `pid` has `path` open (Linux: its /proc fd links)."""
-    try:
-        return any(os.readlink(link) == str(path) for link in Path(f"/proc/{pid}/fd").iterdir())
-    except OSError:  # a descriptor closed while we looked
-        return False
-
-
 def kill(process: subprocess.Popen) -> None:
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
@@ -179,8 +171,7 @@ def test_two_books_files_sharing_one_token_take_turns_to_refresh_it(server, tmp_
     first = start_sync(env_one)
     wait_until(lambda: server.requests["token"] > asked, "the first sync to be refreshing")
     second = start_sync(env_two)
-    token_lock = one.parent / "tokens" / f".quickbooks-{server.realm_id}.lock"
-    wait_until(lambda: has_open(second.pid, token_lock), "the second sync to wait for the token")
+    read_line_until(second, "Waiting for another run to finish refreshing the quickbooks token")
     answer.set()
     (code_1, _, err_1), (code_2, _, err_2) = finish(first), finish(second)
     assert (code_1, code_2) == (0, 0), err_1 + err_2  # unlocked, the second would spend a token already rotated

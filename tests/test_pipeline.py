@@ -15,9 +15,10 @@ from core.errors import BooksError, InputError, SyncError
 from core.schema import MANUAL_ORIGIN
 from etl import pipeline
 from etl.batch import Batch
-from etl.sources import autopay_roster, demo, ibm_sample, quickbooks, tables
+from etl.sources import autopay_roster, demo, files, ibm_sample, quickbooks, tables
 from tests.books import TEST_COMPANY, customers_frame, import_roster, load_books
 from tests.conftest import DEMO_AS_OF, build_demo
+from tests.test_files import FIXTURES
 from tests.test_public_data import SAMPLE
 from tests.quickbooks_ledger import run_sync, settings_for, tick
 
@@ -190,3 +191,11 @@ def test_a_bad_file_is_not_even_a_run(tmp_path):
     with pytest.raises(autopay_roster.RosterError):
         import_roster(db, str(bad))
     assert count(db, "SELECT count(*) FROM sync_runs") == 1  # the load that made the books
+
+
+def test_an_import_of_exported_files_keeps_the_other_companies_their_roster_and_manual_period(books_beside_quickbooks):
+    db, _, _ = books_beside_quickbooks
+    exported = files.SOURCE.importer.settings([str(FIXTURES / "qbd_customer_balance_detail.csv")], on=date(2026, 3, 31))
+    company = files.company(exported, pd.DataFrame(columns=["source", "company_id"]))
+    assert_only_its_own_rows_changed(db, files.SOURCE, company, lambda: pipeline.run(db, files.SOURCE, exported))
+    assert count(db, "SELECT count(*) FROM invoices WHERE source = 'files'") == 7  # 1006 is voided: 0.00

@@ -18,7 +18,7 @@ from core.settings import Settings
 from core.tokens import TokenStore
 from etl.sources.quickbooks.api import CONNECTION_TRIES, read_settings
 from metrics import aging_buckets, reconciliation_with_source
-from tests.conftest import build_demo
+from tests.conftest import build_demo, shown
 from tests.quickbooks_ledger import REPORT_DATE, SERVER_NOW, cli_environment, run_sync, tick
 
 D = Decimal
@@ -233,17 +233,17 @@ def test_data_and_sync_page_syncs_and_reconciles(server, tmp_path, monkeypatch):
     st.cache_data.clear()
     page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).switch_page("pages/data_sync.py").run()
     assert not page.exception
-    assert f"Company {server.realm_id} is connected." in page.success[0].value
+    assert f"Company {server.realm_id} is connected." in shown(page.success[0])
     tick(server)
     server.edit_invoice(server.ids["dormant_invoice"], total="95.00")
     tick(server)
     page.button(key="quickbooks_sync").click().run()
-    assert any(f"Incremental sync of QuickBooks company {server.realm_id} done" in message.value for message in page.success)
+    assert any(f"Incremental sync of QuickBooks company {server.realm_id} done" in shown(message) for message in page.success)
     assert rows(db, "SELECT total FROM invoices WHERE invoice_id = ?", [server.ids["dormant_invoice"]]) == [(D("95.00"),)]
     reconciled = [m.value for m in page.success if "Reconciles with QuickBooks" in m.value]
     assert reconciled, [m.value for m in [*page.success, *page.error]]
-    shown = page.dataframe[-1].value  # the last runs
-    assert list(shown["status"][:2]) == ["succeeded", "succeeded"]
+    runs = page.dataframe[-1].value  # the last runs
+    assert list(runs["status"][:2]) == ["succeeded", "succeeded"]
 
 
 def test_data_and_sync_page_names_missing_settings(demo_db, monkeypatch):
@@ -256,7 +256,7 @@ def test_data_and_sync_page_names_missing_settings(demo_db, monkeypatch):
     st.cache_data.clear()
     page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).switch_page("pages/data_sync.py").run()
     assert not page.exception
-    assert page.warning[0].value.startswith(
+    assert shown(page.warning[0]).startswith(
         "QuickBooks is not configured: set QBO_CLIENT_ID, QBO_CLIENT_SECRET, QBO_REDIRECT_URI (")
     assert page.subheader[-1].value == "Last runs"  # the rest of the page is still there
 

@@ -3,9 +3,7 @@
 -- A/R aging report places it), one column per label, unrolled (sub-customers on their own).
 WITH aged AS (
     SELECT k.*,
-           CASE WHEN datediff('day', k.txn_date, k.as_of) <= 0 THEN 0
-                ELSE least(ceil(datediff('day', k.txn_date, k.as_of) / $period_days), $periods) END::INTEGER
-               AS bucket_index
+           {{ due_bucket_index("datediff('day', k.txn_date, k.as_of)") }} AS bucket_index
     FROM {{ ref('customer_credits') }} k
 )
 SELECT source, company_id, customer_id,

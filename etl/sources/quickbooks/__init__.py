@@ -26,21 +26,9 @@ import pandas as pd
 
 from core.errors import SettingsError, SyncError
 from core.settings import settings as current_settings
-from etl.batch import BOOK_ENTITIES, Batch, Company, Connector, Entity, Progress, Source, SourceState
+from etl.batch import BOOK_ENTITIES, Batch, Company, Entity, Progress, Source, SourceState, stepped
 from etl.sources.quickbooks import mapping
-from etl.sources.quickbooks.api import (
-    TOKEN_WARNING_DAYS,
-    SOURCE as NAME,
-    QuickBooksConnection,
-    QuickBooksSettings,
-    authorization_url,
-    check_connection,
-    connect_with_redirect,
-    is_connected,
-    read_settings,
-    saved_token,
-    settings_status,
-)
+from etl.sources.quickbooks.api import CONNECTOR, SOURCE as NAME, QuickBooksConnection, QuickBooksSettings
 
 CDC_WINDOW = timedelta(days=29)  # QuickBooks keeps 30 days of changes; leave a day's margin
 CDC_CAP = 1000  # objects in one CDC answer, all entities together
@@ -204,15 +192,11 @@ def _read_everything(connection: QuickBooksConnection, progress: Progress) -> tu
 def fetch(settings: QuickBooksSettings, state: SourceState, progress: Progress) -> Batch:
     """Everything changed since the last sync (or everything), and QuickBooks' own aging today."""
     mode = "incremental" if state.cursor and _cursor_is_fresh(state.cursor, state.today) else "full"
-    connection, reached = None, [0.0]
-
-    def step(fraction: float, text: str) -> None:
-        reached[0] = fraction
-        progress(fraction, text)
-
+    connection = None
+    step, tell = stepped(progress)
     try:
         step(0.02, "Connecting to QuickBooks")
-        connection = QuickBooksConnection(settings, tell=lambda text: progress(reached[0], text))
+        connection = QuickBooksConnection(settings, tell=tell)
         fetched, cursor = {}, None
         if mode == "incremental":
             step(0.1, "Fetching changes since the last sync")
@@ -252,9 +236,5 @@ SOURCE = Source(
     company=company,
     fetch=fetch,
     infers_autopay=True,
-    connector=Connector(
-        settings=read_settings, status=settings_status, is_connected=is_connected,
-        authorization_url=authorization_url, connect=connect_with_redirect, check=check_connection,
-        saved_token=saved_token, warn_days=TOKEN_WARNING_DAYS,
-    ),
+    connector=CONNECTOR,
 )

@@ -3,17 +3,15 @@ throttling, retries what is worth retrying, times out, and saves every rotated r
 before using it (../shared/spec/quickbooks.md, docs/sources/quickbooks.md).
 
 The real `intuitlib` and `python-quickbooks` clients do the talking. What is ours: both send
-their requests through a `requests.Session` with one patience policy (`_Patience`), and the
-session python-quickbooks uses is a plain one carrying the bearer token (its OAuth2Session would
-refuse a plain-http test server unless the process environment were changed).
+their requests through a `requests.Session` with the shared patience policy (etl/patience.py),
+and the session python-quickbooks uses is a plain one carrying the bearer token (its OAuth2Session
+would refuse a plain-http test server unless the process environment were changed).
 """
 
 from __future__ import annotations
 
 import secrets
-import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlparse
@@ -28,6 +26,8 @@ from quickbooks.exceptions import AuthorizationException, QuickbooksException
 from core.errors import SettingsError, SyncError
 from core.settings import Settings, settings as current_settings
 from core.tokens import Connection, TokenStore
+from etl.batch import Connector
+from etl.patience import CONNECTION_TRIES, Patience  # noqa: F401 (tests read CONNECTION_TRIES here)
 
 SOURCE = "quickbooks"
 PAGE_SIZE = 1000  # the API's maximum
@@ -98,14 +98,9 @@ def read_settings(reader: Settings | None = None) -> QuickBooksSettings:
     present = {name: value for name, value in values.items() if value is not None}
     if "environment" in present:
         present["environment"] = _environment(present["environment"])
-    chosen = QuickBooksSettings(**present, token_folder=reader.token_folder())
-    if chosen.realm_id is None:
-        connected = [c.company_id for c in chosen.tokens.connections(SOURCE)]
-        if len(connected) > 1:
-            raise SettingsError(f"QuickBooks companies {', '.join(connected)} are connected: choose one with QBO_REALM_ID")
-        if connected:
-            chosen = QuickBooksSettings(**{**present, "realm_id": connected[0]}, token_folder=reader.token_folder())
-    return chosen
+    if "realm_id" not in present:
+        present["realm_id"] = TokenStore(reader.token_folder()).only_connection(SOURCE, "QuickBooks companies", "QBO_REALM_ID")
+    return QuickBooksSettings(**present, token_folder=reader.token_folder())
 
 
 def settings_status(reader: Settings | None = None) -> dict[str, bool]:
@@ -113,42 +108,11 @@ def settings_status(reader: Settings | None = None) -> dict[str, bool]:
     return (reader or current_settings()).present(SETTING_NAMES.values())
 
 
-# --- patience: throttling, server errors, dropped connections, timeouts -------------------------
+# --- patience: throttling, server errors, dropped connections, timeouts (etl/patience.py)
 
 
-@dataclass
-class Patience:
-    """How long a run may wait on QuickBooks, and who hears about it. `waited` is the total so far;
-    `attempts` counts every request sent, retries included, by endpoint."""
-
-    backoff: float = 1.0
-    throttle_wait: float = THROTTLE_WAIT_SECONDS
-    retry_after_cap: float = RETRY_AFTER_CAP_SECONDS
-    budget: float = 900.0
-    timeout: float = 60.0
-    tell: Callable[[str], None] = lambda text: None
-
-    @classmethod
-    def of(cls, settings: "QuickBooksSettings", tell: Callable[[str], None] = lambda text: None) -> "Patience":
-        return cls(settings.backoff, settings.throttle_wait, settings.retry_after_cap, settings.wait_budget,
-                   settings.timeout, tell)
-    waited: float = 0.0
-    attempts: Counter = field(default_factory=Counter)
-
-    def wait(self, seconds: float, why: str) -> bool:
-        """Wait `seconds` if the budget allows; False when it does not."""
-        if self.waited + seconds > self.budget:
-            return False
-        shown = f"{seconds:.0f}" if seconds >= 1 else f"{seconds:.1f}"
-        self.tell(f"{why}: waiting {shown} s before trying again")
-        time.sleep(seconds)
-        self.waited += seconds
-        return True
-
-
-_RETRIED = {429: "QuickBooks is throttling requests", 500: "QuickBooks had an internal error",
-            502: "QuickBooks' gateway failed", 503: "QuickBooks is unavailable", 504: "QuickBooks' gateway timed out"}
-SERVER_ERROR_TRIES, CONNECTION_TRIES = 5, 3
+def patience_of(settings: "QuickBooksSettings", tell: Callable[[str], None] = lambda text: None) -> Patience:
+    return Patience.of("QuickBooks", settings, tell)
 
 
 def _endpoint(url: str) -> str:
@@ -160,46 +124,24 @@ def _endpoint(url: str) -> str:
     return "other"
 
 
-def _retry_after(response: requests.Response, cap: float) -> float | None:
-    try:
-        return min(float(response.headers["Retry-After"]), cap)
-    except (KeyError, ValueError):
-        return None
+def _failure(exc: BaseException) -> str | None:
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        return "dropped"
+    return None
 
 
 class _Patient(requests.Session):
-    """Every request waits out throttling (Retry-After, capped, else QuickBooks' 60 s), retries
-    server errors and dropped connections with backoff, and times out; all within one budget."""
+    """Every request goes through the shared patience policy, with QuickBooks' 60 s when a 429
+    names no Retry-After."""
 
     patience: Patience
 
     def send(self, request, **kwargs):
         kwargs["timeout"] = kwargs.get("timeout") or self.patience.timeout
-        errors = failures = 0
-        while True:
-            self.patience.attempts[_endpoint(request.url)] += 1
-            try:
-                response = super().send(request, **kwargs)
-            except requests.Timeout:
-                raise SyncError(f"QuickBooks did not answer within {self.patience.timeout:.0f} s (timeout); "
-                                "nothing was written, try again later") from None
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
-                failures += 1
-                if failures >= CONNECTION_TRIES or not self.patience.wait(self.patience.backoff * 2 ** failures,
-                                                                          "The connection to QuickBooks dropped"):
-                    raise
-                continue
-            if response.status_code not in _RETRIED:
-                return response
-            errors += 1
-            asked = _retry_after(response, self.patience.retry_after_cap)
-            if response.status_code == 429:
-                seconds = self.patience.throttle_wait if asked is None else asked
-            else:
-                seconds = self.patience.backoff * 2 ** (errors - 1) if asked is None else asked
-            if (response.status_code != 429 and errors >= SERVER_ERROR_TRIES) or not self.patience.wait(
-                    seconds, _RETRIED[response.status_code]):
-                return response
+        return self.patience.send(_endpoint(request.url), lambda: super(_Patient, self).send(request, **kwargs),
+                                  status=lambda r: r.status_code, headers=lambda r: r.headers, failure=_failure)
 
 
 class _BearerSession(_Patient):
@@ -221,7 +163,7 @@ class _PatientAuthClient(_Patient, AuthClient):
 
 def _auth_client(settings: QuickBooksSettings, patience: Patience | None = None) -> AuthClient:
     try:
-        return _PatientAuthClient(settings, patience or Patience.of(settings))
+        return _PatientAuthClient(settings, patience or patience_of(settings))
     except (requests.RequestException, AuthClientError, ValueError, KeyError) as exc:
         raise SettingsError(
             f"could not read the OAuth discovery document for QBO_ENVIRONMENT={settings.environment!r} "
@@ -295,7 +237,7 @@ class QuickBooksConnection:
             raise SettingsError("no QuickBooks company is connected yet: run `python -m etl connect quickbooks` "
                                 "(or set QBO_REALM_ID and QBO_REFRESH_TOKEN)")
         self.settings, self.store = settings, settings.tokens
-        self.patience = Patience.of(settings, tell)
+        self.patience = patience_of(settings, tell)
         self.requests = self.patience.attempts
         self.auth = _auth_client(settings, self.patience)
         self._renew()
@@ -311,7 +253,7 @@ class QuickBooksConnection:
     def _renew(self) -> None:
         """Refresh from the newest saved token, holding it: another run may have rotated it."""
         realm = self.settings.realm_id
-        with self.store.locked(SOURCE, realm):
+        with self.store.locked(SOURCE, realm, self.patience.tell):
             token = self.store.get(SOURCE, realm) or self.settings.refresh_token
             if not token:
                 raise SettingsError(f"no refresh token for QuickBooks company {realm}: set QBO_REFRESH_TOKEN "
@@ -398,3 +340,9 @@ class QuickBooksConnection:
 def _short(text: str, limit: int = 160) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+# What the CLI and the Data & sync page need to connect one (etl/batch.py Connector).
+CONNECTOR = Connector(settings=read_settings, status=settings_status, is_connected=is_connected,
+                      authorization_url=authorization_url, connect=connect_with_redirect, check=check_connection,
+                      saved_token=saved_token, warn_days=TOKEN_WARNING_DAYS)

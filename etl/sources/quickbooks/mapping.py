@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from core.errors import SyncError
+from etl.amounts import cents, home_amount
 
-CENT = Decimal("0.01")
 _INTERVALS = {"Weekly": ("week", 1), "Monthly": ("month", 1), "Yearly": ("year", 1)}
 
 
@@ -25,7 +25,7 @@ def _problem(record: dict, entity: str, field: str, what: str) -> SyncError:
 
 def money(value, record: dict | None = None, entity: str = "", field: str = "") -> Decimal:
     try:
-        return Decimal(str(value if value is not None else 0)).quantize(CENT, rounding=ROUND_HALF_UP)
+        return cents(value)
     except InvalidOperation:
         raise _problem(record or {}, entity, field, f"is {value!r}, not an amount") from None
 
@@ -104,7 +104,7 @@ def invoice_row(record: dict, term_names: dict[str, str], home_currency: str) ->
         "total": total,
         "currency": _currency(record, home_currency),
         "exchange_rate": rate,
-        "home_total": money(home_total, record, "Invoice", "HomeTotalAmt") if home_total is not None else money(total * rate),
+        "home_total": money(home_total, record, "Invoice", "HomeTotalAmt") if home_total is not None else home_amount(total, rate),
         "status": "voided" if is_voided(record) else "posted",
         "recurring_template_id": template,
         "kind": "recurring" if template else "other",
@@ -208,7 +208,7 @@ def _as_charge(item: dict, record: dict, doc_type: str) -> tuple[str, dict]:
     rate = item["exchange_rate"]
     return "invoices", {**{k: v for k, v in item.items() if not k.startswith("_")}, "invoice_id": item["_id"],
                         "doc_number": record.get("DocNumber"), "due_date": None, "total": item["_amount"],
-                        "home_total": money(item["_amount"] * rate), "kind": "other", "doc_type": doc_type}
+                        "home_total": home_amount(item["_amount"], rate), "kind": "other", "doc_type": doc_type}
 
 
 def _as_credit(item: dict, doc_type: str, write_off: bool = False) -> tuple[str, dict]:
