@@ -9,14 +9,14 @@ process (a sync) to let go of the file (LEDGERLIGHT_LOCK_WAIT, 60 s by default h
 again if DuckDB reports a conflict with a writer in this process, so a note typed while a sync
 runs is written once the sync's write is done, never lost.
 
-Every write names who does it (`actor`, anything with `.id` and `.role`), recorded as the
-author, and checks the actor's role first with `require` (collector for collections work,
-admin for templates and imports).
+Every write names who does it (`actor`, a `core.access.Actor`), recorded as the author, and
+checks the actor's role first with `core.access.require` (collector for collections work, admin
+for templates and imports): the dashboard passes the signed-in person, the command line
+`local_actor()`, the machine's own user.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import time
 import uuid
@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 
 import models
+from core.access import ADMIN, COLLECTOR, Actor, local_user, require
 from core.db import connect_for_write, read_only, rollback_quietly
 from core.errors import InputError
 from core.schema import ACTIVITY_TABLES, SCHEMA_VERSION, USER_ORIGIN
@@ -43,35 +44,9 @@ ACTIVITY_KINDS = ("note", "call", "email")  # what a person records; 'reminder' 
 EXPORT_FORMAT = "ledgerlight-collections"
 EXPORT_VERSION = 1
 
-# --- who may do what ----------------------------------------------------------------------------
-
-VIEWER, COLLECTOR, ADMIN = "viewer", "collector", "admin"
-ROLES = (VIEWER, COLLECTOR, ADMIN)
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who does a write: `id` is recorded as the author; `role` is one of ROLES."""
-
-    id: str
-    role: str
-
-
 def local_actor() -> Actor:
-    """The person at this machine's keyboard (the CLI, a dashboard without sign-in): the OS user, admin."""
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):
-        name = "local"
-    return Actor(name, ADMIN)
-
-
-def require(actor: Any, role: str, doing: str) -> None:
-    """The one check every write makes first: `actor` must hold `role` or a higher one."""
-    held = getattr(actor, "role", None)
-    if held not in ROLES or ROLES.index(held) < ROLES.index(role):
-        raise InputError(f"{getattr(actor, 'id', 'someone')} ({held or 'no role'}) may not {doing}: "
-                         f"that needs the {role} role")
+    """The command line and cron: the machine's own user, an admin (as for every run)."""
+    return local_user(settings().os_user())
 
 
 # --- writing ------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import jinja2.meta
 import pandas as pd
 from jinja2.sandbox import SandboxedEnvironment
 
+from core.access import COLLECTOR, require
 from core.errors import InputError, SendError
 from core.money import money
 from core.settings import Settings, settings as current_settings
@@ -319,7 +320,7 @@ def send_reminders(db, actor, plan: Plan, eml_folder: str | Path | None = None, 
     """Send a plan's messages through SMTP (or write them to `eml_folder` as .eml files), each
     exactly once. Connects and logs in before the first; stops at the first message the server
     refuses or may not have taken, and says so in `Outcome.error`."""
-    activity.require(actor, activity.COLLECTOR, "send reminders")
+    require(actor, COLLECTOR, "send reminders")
     outcome = Outcome(plan)
     if not plan.messages:
         return outcome

@@ -1,8 +1,9 @@
-"""Clients: the weekly collections worklist. Overdue clients, most money and oldest debt first."""
+"""Clients: the weekly collections worklist, highest priority first (money to chase, age, broken
+promises), and the chosen client's collections panel (ui/activity.py)."""
 
 import streamlit as st
 
-from ui import shell, tables
+from ui import activity, shell, tables
 from ui.format import money
 
 ctx = shell.prepare("Clients to chase")
@@ -11,7 +12,7 @@ st.caption(f"As of **{ctx.as_of:%d %B %Y}** · overdue = open invoices past thei
 
 if not shell.knows(history=False):
     st.stop()
-worklist = shell.metric("collections_worklist")
+worklist = shell.metric("collections_worklist", **activity.worklist_options(ctx))
 count, overdue, drifting = st.columns(3)
 count.metric("Clients overdue", f"{len(worklist):,}", help="Clients (sub-customers rolled up) with any invoice past its due date.")
 overdue.metric(
@@ -24,8 +25,9 @@ drifting.metric(
     "12-month median days late (an unpaid one counts its days past due so far).",
 )
 
-columns = ["customer", "email", "overdue", "oldest_days_past_due", "overdue_since", "overdue_invoices", "91+",
-           "unapplied_credit", "last_payment_date", "weighted_days_late_12m", "share_on_time_12m", "drift", "customer_id"]
+columns = ["customer", "email", "overdue", "to_chase", "disputed", "oldest_days_past_due", "overdue_since", "overdue_invoices", "91+",
+           "unapplied_credit", "last_payment_date", "weighted_days_late_12m", "share_on_time_12m", "drift", "parked",
+           "broken_promises", "next_action_on", "next_action_owner", "next_action", "customer_id"]
 listed = worklist[columns]
 tables.show(
     listed,
@@ -37,5 +39,14 @@ tables.show(
     ),
     share_on_time_12m=st.column_config.NumberColumn("on time (12 mo.)", format="percent"),
     drift=st.column_config.CheckboxColumn("⚠ drifting"),
+    parked=st.column_config.CheckboxColumn("🤝 parked", help="An open promise to pay: not chased until its pay-by date."),
 )
 tables.downloads(listed, f"collections-{ctx.as_of}", key="worklist")
+
+if len(worklist):
+    st.subheader("Client")
+    names = dict(zip(worklist["customer_id"], worklist["customer"] + " · " + worklist["customer_id"]))
+    chosen = st.selectbox("Client", list(names), format_func=names.get, key="worklist_client", label_visibility="collapsed")
+    activity.panel(ctx, chosen)
+with st.expander("Reminders"):
+    activity.reminders(ctx)

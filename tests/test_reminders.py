@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from core.access import ADMIN, COLLECTOR, Actor
 from core.db import read_only
 from core.errors import InputError, SendError, SettingsError
 from core.settings import Settings
@@ -30,7 +31,7 @@ from tests.smtp_server import PASSWORD, SENDER, USER, make_certificates, running
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 ROOT = Path(__file__).resolve().parent.parent
 COMPANY = Company("test", "r1", "Northwind Managed IT", data_through=DEMO_AS_OF)
-ADMIN = activity.Actor("maria", activity.ADMIN)
+ADMIN = Actor("maria", ADMIN)
 # Five clients, one message each at 2026-11-25 with the default stages (1, 15 and 30 days):
 #   C1 I1 1000.00 due 11-20 ->  5 days past due: first     C4 I4 300.00 due 11-24 -> 1 day: first
 #   C2 I2  250.00 due 11-05 -> 20 days: second              C5 I5  80.00 due 11-15 -> 10 days: first
@@ -294,7 +295,7 @@ def test_eml_files_instead_of_sending_and_never_twice(book, tmp_path, monkeypatc
 
 
 def test_disputed_invoices_and_parked_clients_get_no_reminder(book):
-    actor = activity.Actor("sam", activity.COLLECTOR)
+    actor = Actor("sam", COLLECTOR)
     activity.open_dispute(book, actor, "C2", "I2", "says the October invoice double-billed two seats")
     activity.add_promise(book, actor, "C3", "120.50", date(2026, 11, 30), invoice_ids=["I3"])
     assert [m.customer for m in plan(book, via="dry-run").messages] == ["Acme Dental", "Dune Clinic", "Elm Dental"]

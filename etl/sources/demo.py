@@ -812,7 +812,6 @@ class _History:
         rows.append({"promise_id": f"demo-promise-{len(rows) + 1:02d}", "customer_id": account, "made_on": made_on,
                      "pay_by": pay_by, "amount": amount, "invoice_ids": [i.invoice_id for i in invoices], "note": note,
                      "author": author, "recorded_at": _stamp(made_on)})
-        self.activity(account, "call", made_on, f"Promised {amount:,.2f} by {pay_by:%d %b}: {note}", author)
 
 
 def _collections_history(rng: random.Random, as_of: date, roster: list[_Client], invoices: list[_Invoice],
