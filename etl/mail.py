@@ -16,7 +16,9 @@ import smtplib
 import socket
 import ssl
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from email.message import EmailMessage
+from email.utils import format_datetime
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -202,6 +204,37 @@ class Mailer:
         except (smtplib.SMTPException, OSError):
             self._smtp.close()
         self._smtp = None
+
+
+def compose(sender: str, recipients: list[str] | tuple[str, ...], subject: str, body: str, sent_at: datetime,
+            attachments: list[tuple[str, bytes, str]] | tuple = (), message_id: str | None = None,
+            headers: dict[str, str] | None = None) -> EmailMessage:
+    """A plain-text message with attachments (file name, content, MIME type such as
+    'application/pdf'); `sent_at` in UTC, naive as `Settings.now()` gives it."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = subject
+    message["Date"] = format_datetime(sent_at.replace(tzinfo=timezone.utc))
+    if message_id:
+        message["Message-ID"] = message_id
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body)
+    for file_name, content, mime_type in attachments:
+        maintype, _, subtype = mime_type.partition("/")
+        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=file_name)
+    return message
+
+
+def send_one(message: EmailMessage, reader: Settings | None = None) -> None:
+    """Send one message through the SMTP server of the settings: connect, log in, send, close.
+    SendError (MessageRefused, DeliveryUncertain) says what went wrong, never the password."""
+    mailer = Mailer(smtp_settings(reader))
+    try:
+        mailer.send(message)
+    finally:
+        mailer.close()
 
 
 def _said(text) -> str:

@@ -19,10 +19,10 @@ import os
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import make_msgid
 from pathlib import Path
 from typing import Callable
 
@@ -133,16 +133,10 @@ class Message:
     status: str = "planned"
 
     def email(self, now: datetime) -> EmailMessage:
-        message = EmailMessage()
-        message["From"] = self.sender
-        message["To"] = ", ".join(self.delivery.recipients)
-        message["Subject"] = self.delivery.subject
-        message["Date"] = format_datetime(now.replace(tzinfo=timezone.utc))
-        message["Message-ID"] = self.delivery.message_id
-        message["X-Ledgerlight-Reminder"] = f"{self.delivery.stage}; client {self.delivery.customer_id}"
-        message.set_content(self.body)
-        message.add_attachment(self.attachment, maintype="application", subtype="pdf", filename=self.attachment_name)
-        return message
+        d = self.delivery
+        return mail.compose(self.sender, d.recipients, d.subject, self.body, now,
+                            [(self.attachment_name, self.attachment, "application/pdf")], d.message_id,
+                            {"X-Ledgerlight-Reminder": f"{d.stage}; client {d.customer_id}"})
 
     def describe(self) -> dict:
         d = self.delivery

@@ -48,5 +48,7 @@ if len(worklist):
     names = dict(zip(worklist["customer_id"], worklist["customer"] + " · " + worklist["customer_id"]))
     chosen = st.selectbox("Client", list(names), format_func=names.get, key="worklist_client", label_visibility="collapsed")
     activity.panel(ctx, chosen)
-with st.expander("Reminders"):
-    activity.reminders(ctx)
+st.subheader("Reminders")
+activity.reminders(ctx)
+with st.expander("Reminder templates"):
+    activity.templates(ctx)

@@ -1,6 +1,6 @@
 """Collections work on the dashboard: one client's history with the forms that add to it
 (`panel`), the worklist's filters (`worklist_options`), and reminders and statements
-(`reminders`, inside the panel the statement downloads).
+(`reminders`, `templates`; the panel holds the client's statement downloads).
 
 Every page that shows a client can call `panel(ctx, customer_id)`: it draws the client's status
 (parked by a promise, promises broken, disputes, the next action), the timeline (notes, calls,
@@ -18,16 +18,19 @@ from typing import Any, Callable
 import pandas as pd
 import streamlit as st
 
-from core.access import COLLECTOR
+import metrics
+
+from core.access import ADMIN, COLLECTOR
 from core.db import read_only
 from core.errors import LedgerlightError
 from etl import activity as writes
 from etl import reminders as reminder_runs
 from etl import statements
+from etl.reminder_templates import MERGE_FIELDS, OVERDUE
 from ui import shell, tables
 from ui.format import money, plain
 
-_FLASH = "ledgerlight_activity_flash"  # (kind, text) of the last write, shown once on the next run
+_FLASH = "ledgerlight_activity_flash_"  # + area: (kind, text) of the last write there, shown once on the next run
 _KIND_LABELS = {"note": "Note", "call": "Call", "email": "Email"}
 _ICONS = {"note": "📝", "call": "📞", "email": "✉️", "reminder": "📨", "promise": "🤝", "dispute": "⚠️",
           "dispute resolved": "✅"}
@@ -126,21 +129,25 @@ def _statement(ctx: shell.Context, customer_id: str, kind: str) -> bytes:
         return statements.render_statement(con, ctx.as_of, customer_id, kind)
 
 
-def _write(what: str, work: Callable[[], Any], emptied: dict[str, Any] | None = None) -> None:
+def _write(what: str, work: Callable[[], Any], emptied: dict[str, Any] | None = None, area: str = "panel") -> None:
     """Run one write (a form's callback): its outcome is shown once on the run that follows. The
     form keeps what was typed when the write is refused; once saved, its `emptied` fields are."""
     try:
         work()
     except LedgerlightError as exc:
         problems = getattr(exc, "problems", [str(exc)])
-        st.session_state[_FLASH] = ("error", "Nothing was saved: " + "; ".join(problems))
+        st.session_state[_FLASH + area] = ("error", "Nothing was saved: " + "; ".join(problems))
     else:
-        st.session_state[_FLASH] = ("success", what)
-        st.session_state.update(emptied or {})
+        st.session_state[_FLASH + area] = ("success", what)
+        for key, value in (emptied or {}).items():
+            if value is None:
+                st.session_state.pop(key, None)  # drawn again from its default
+            else:
+                st.session_state[key] = value
 
 
-def _show_flash() -> None:
-    flash = st.session_state.pop(_FLASH, None)
+def _show_flash(area: str = "panel") -> None:
+    flash = st.session_state.pop(_FLASH + area, None)
     if flash:
         (st.error if flash[0] == "error" else st.success)(plain(flash[1]))
 
@@ -284,3 +291,47 @@ def _reminder_run(ctx: shell.Context, send: bool) -> None:
         st.warning(f"Uncertain: {plain(uncertain['customer'])} ({plain(uncertain['stage'])}) since "
                    f"{uncertain['since']}: check the mailbox, then settle it with `python -m etl remind --mark-sent` "
                    f"or `--mark-unsent {plain(uncertain['message_id'])}`.")
+
+
+# --- templates ------------------------------------------------------------------------------------
+
+
+def templates(ctx: shell.Context) -> None:
+    """The reminder stages of a company, editable by an admin: subject, message (checked against
+    the merge fields before it is saved), days past due, on or off; reset brings the default back."""
+    if not shell.allowed(ADMIN):
+        shell.role_needed(ADMIN, "Editing reminder templates")
+        return
+    _show_flash("templates")
+    with read_only(ctx.db) as con:
+        held = metrics.companies(con)
+        names = dict(zip(zip(held["source"], held["company_id"]), held["name"]))
+        company = st.selectbox("Company", list(names), format_func=names.get, key="templates_company") \
+            if len(names) > 1 else next(iter(names))
+        stages = {t.stage: t for t in reminder_runs.templates_for(con, *company)}
+    stage = stages[st.selectbox("Stage", list(stages), key="templates_stage", format_func=lambda name: (
+        f"{name} (from {stages[name].days_past_due} days past due)" if stages[name].kind == OVERDUE
+        else f"{name} (the conversion list)") + ("" if stages[name].active else " · off"))]
+    key = f"template-{company[0]}-{company[1]}-{stage.stage}"
+    st.caption("Merge fields: " + ", ".join(f"`{{{{ {name} }}}}` {plain(meaning)}" for name, meaning in MERGE_FIELDS.items()))
+    with st.form(key):
+        st.text_input("Subject", value=stage.subject, key=f"{key}-subject")
+        st.text_area("Message", value=stage.body, height=260, key=f"{key}-body")
+        days_column, active_column = st.columns(2)
+        if stage.kind == OVERDUE:
+            days_column.number_input("From days past due", min_value=1, value=stage.days_past_due, step=1, key=f"{key}-days")
+        active_column.checkbox("Sent", value=stage.active, key=f"{key}-active")
+        save, reset, _ = st.columns([1, 1, 3])
+        with save:
+            st.form_submit_button("Save the template", on_click=lambda: _write(f"Template {stage.stage} saved.", lambda: (
+                writes.save_template(ctx.db, ctx.actor, *company, stage.stage, stage.kind, _value(f"{key}-days"),
+                                     _value(f"{key}-subject"), _value(f"{key}-body"), bool(_value(f"{key}-active")),
+                                     check=reminder_runs.check_template)), area="templates"))
+        with reset:
+            st.form_submit_button("Back to the default", on_click=lambda: _write(
+                f"Template {stage.stage} is the default again.", lambda: writes.reset_template(
+                    ctx.db, ctx.actor, *company, stage.stage), {f"{key}-subject": None, f"{key}-body": None},
+                area="templates"))
+    subject, body = reminder_runs.preview_template(stage)
+    st.caption("As saved, for a sample client:")
+    st.text(f"Subject: {subject}\n\n{body}")
