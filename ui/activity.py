@@ -24,6 +24,7 @@ from core.access import ADMIN, COLLECTOR
 from core.db import read_only
 from core.errors import LedgerlightError
 from etl import activity as writes
+from etl import mail
 from etl import reminders as reminder_runs
 from etl import statements
 from etl.reminder_templates import MERGE_FIELDS, OVERDUE
@@ -248,6 +249,8 @@ def reminders(ctx: shell.Context) -> None:
         return
     st.caption(f"Reminders due on {ctx.today:%d %b %Y}, by days past due (docs/collections.md). Clients parked by a "
                "promise and disputed invoices get none; nothing is ever sent twice for the same stage and invoice.")
+    present = mail.settings_status()
+    st.caption("Email settings: " + ", ".join(f"`{name}` {'set' if is_set else 'not set'}" for name, is_set in present.items()))
     dry, send, _ = st.columns([1, 1, 3])
     if dry.button("Dry run", key="reminders-dry-run", help="Show what would go to whom; nothing is sent."):
         _reminder_run(ctx, send=False)
