@@ -791,6 +791,16 @@ def _open_on(invoice: _Invoice, day: date) -> Decimal:
     return invoice.total - sum((a.amount for a in invoice.applications if a.applied_on <= day), ZERO)
 
 
+def _paid_off_on(invoice: _Invoice) -> date | None:
+    """The day the invoice's applications first covered it (None: still open at the end)."""
+    applied = ZERO
+    for application in sorted(invoice.applications, key=lambda a: a.applied_on):
+        applied += application.amount
+        if applied >= invoice.total:
+            return application.applied_on
+    return None
+
+
 def _account_of(client: _Client) -> str:
     return client.parent_id or client.customer_id
 
@@ -920,10 +930,15 @@ def _demo_reminders(history: _History, posted: list[_Invoice], disputed: dict[st
     stages = sorted((t for t in DEFAULTS if t.kind == OVERDUE), key=lambda t: t.days_past_due)
     messages: dict[tuple, list[_Invoice]] = {}
     for invoice in posted:
-        still_open, sent = _open_on(invoice, as_of) > 0, set()
+        due_date, paid_off = invoice.due_date, _paid_off_on(invoice)
+        if paid_off is not None and paid_off <= due_date + timedelta(days=1):
+            continue  # paid before any Monday found it past due
+        still_open, sent = paid_off is None or paid_off > as_of, set()
         for monday in mondays:
-            reached = [t.stage for t in stages if t.days_past_due <= (monday - invoice.due_date).days]
-            if not reached or reached[-1] in sent or _open_on(invoice, monday) <= 0:
+            if paid_off is not None and monday >= paid_off:
+                break  # open on a day until the day it was paid off
+            reached = [t.stage for t in stages if t.days_past_due <= (monday - due_date).days]
+            if not reached or reached[-1] in sent:
                 continue
             if disputed.get(invoice.invoice_id, as_of + timedelta(days=1)) <= monday:
                 break
