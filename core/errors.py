@@ -43,6 +43,11 @@ class InputError(LedgerlightError):
         super().__init__(self.problems[0] + more)
 
 
+class SendError(LedgerlightError):
+    """A message that could not be handed to the mail server (unreachable, a refused login, a
+    refused recipient): the message says which, what was sent before, and the fix."""
+
+
 class AccessError(LedgerlightError):
     """Something the acting user's role does not allow; the message names the user, what they
     asked, the role it needs and where roles are given. Nothing was changed."""

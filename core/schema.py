@@ -270,6 +270,117 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE companies ADD COLUMN snapshot_on DATE;
         """,
     ),
+    (
+        "collections: activity, promises to pay, disputes, next actions, reminder templates and deliveries",
+        """
+        -- ledgerlight's own data: what people did and agreed while chasing payment. No source writes
+        -- these tables. `origin` names the writer: 'user' (a person, through etl/activity.py; no run,
+        -- sync, import or demo rebuild ever touches these rows) or 'demo' (the demo company's
+        -- generated history, replaced on each demo rebuild). Amounts are in the home currency.
+        CREATE TABLE collection_activities (
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            activity_id     VARCHAR NOT NULL,
+            customer_id     VARCHAR NOT NULL,      -- the account (top-level customer) it is about
+            invoice_id      VARCHAR,               -- when it is about one invoice
+            kind            VARCHAR NOT NULL CHECK (kind IN ('note', 'call', 'email', 'reminder')),
+            activity_on     DATE NOT NULL,
+            author          VARCHAR NOT NULL,
+            body            VARCHAR NOT NULL,
+            origin          VARCHAR NOT NULL,
+            recorded_at     TIMESTAMP,
+            PRIMARY KEY (source, company_id, activity_id)
+        );
+        -- A promise to pay `amount` by `pay_by`, made on `made_on`, for the named invoices (an
+        -- empty list: for the account as a whole). Kept, broken or open: docs/collections.md.
+        CREATE TABLE payment_promises (
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            promise_id      VARCHAR NOT NULL,
+            customer_id     VARCHAR NOT NULL,
+            made_on         DATE NOT NULL,
+            pay_by          DATE NOT NULL,
+            amount          DECIMAL(18,2) NOT NULL CHECK (amount > 0),
+            invoice_ids     VARCHAR[] NOT NULL,
+            note            VARCHAR,
+            author          VARCHAR NOT NULL,
+            origin          VARCHAR NOT NULL,
+            recorded_at     TIMESTAMP,
+            PRIMARY KEY (source, company_id, promise_id),
+            CHECK (pay_by >= made_on)
+        );
+        -- An invoice the client disputes: its open amount is shown apart from the amount to chase
+        -- from `opened_on` until `resolved_on`.
+        CREATE TABLE disputes (
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            dispute_id      VARCHAR NOT NULL,
+            customer_id     VARCHAR NOT NULL,
+            invoice_id      VARCHAR NOT NULL,
+            reason          VARCHAR NOT NULL,
+            opened_on       DATE NOT NULL,
+            resolved_on     DATE,
+            resolution      VARCHAR,
+            author          VARCHAR NOT NULL,
+            resolved_by     VARCHAR,
+            origin          VARCHAR NOT NULL,
+            recorded_at     TIMESTAMP,
+            PRIMARY KEY (source, company_id, dispute_id),
+            CHECK (resolved_on IS NULL OR resolved_on >= opened_on)
+        );
+        -- The one next action per account and writer: a person's row wins over the demo's; a
+        -- person's row with no due date clears it.
+        CREATE TABLE next_actions (
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            customer_id     VARCHAR NOT NULL,
+            origin          VARCHAR NOT NULL,
+            due_on          DATE,
+            owner           VARCHAR,
+            action          VARCHAR,
+            author          VARCHAR NOT NULL,
+            recorded_at     TIMESTAMP,
+            PRIMARY KEY (source, company_id, customer_id, origin)
+        );
+        -- Reminder templates as edited (the defaults live in the code, etl/reminder_templates.py):
+        -- a row replaces the default stage of the same name, or adds a stage.
+        CREATE TABLE reminder_templates (
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            stage           VARCHAR NOT NULL,
+            kind            VARCHAR NOT NULL CHECK (kind IN ('overdue', 'autopay_invite')),
+            days_past_due   INTEGER CHECK (days_past_due IS NULL OR days_past_due >= 1),
+            subject         VARCHAR NOT NULL,
+            body            VARCHAR NOT NULL,
+            active          BOOLEAN NOT NULL DEFAULT true,
+            author          VARCHAR NOT NULL,
+            recorded_at     TIMESTAMP,
+            PRIMARY KEY (source, company_id, stage)
+        );
+        -- Exactly once: one row per invoice and stage (invoice_id '' for a message about the client,
+        -- the autopay invitation), written 'sending' before the message goes and 'sent' once the
+        -- server took it. A row left 'sending' (the process died in between) is uncertain: it is
+        -- never sent again by itself.
+        CREATE TABLE reminder_deliveries (
+            source          VARCHAR NOT NULL,
+            company_id      VARCHAR NOT NULL,
+            stage           VARCHAR NOT NULL,
+            customer_id     VARCHAR NOT NULL,
+            invoice_id      VARCHAR NOT NULL,
+            origin          VARCHAR NOT NULL,
+            message_id      VARCHAR NOT NULL,
+            status          VARCHAR NOT NULL CHECK (status IN ('sending', 'sent')),
+            via             VARCHAR NOT NULL CHECK (via IN ('smtp', 'eml')),
+            recipients      VARCHAR[] NOT NULL,
+            subject         VARCHAR NOT NULL,
+            author          VARCHAR NOT NULL,
+            claimed_at      TIMESTAMP NOT NULL,
+            sent_at         TIMESTAMP,
+            recorded_at     TIMESTAMP,
+            PRIMARY KEY (source, company_id, stage, customer_id, invoice_id, origin)
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -277,6 +388,19 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # Writers of autopay periods other than the registered sources.
 INFERENCE_ORIGIN = "inference"
 MANUAL_ORIGIN = "manual"
+# Who wrote a row of ledgerlight's own collections data: a person, or the demo's generated history.
+USER_ORIGIN = "user"
+DEMO_ORIGIN = "demo"
+
+# ledgerlight's own collections data (no source's books): see the migration above.
+ACTIVITY_TABLES = (
+    "collection_activities",
+    "payment_promises",
+    "disputes",
+    "next_actions",
+    "reminder_templates",
+    "reminder_deliveries",
+)
 
 # The tables that hold one company's books, in load order (parents first).
 BOOK_TABLES = (

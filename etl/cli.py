@@ -20,8 +20,8 @@ from core.db import connect_for_write, database_path, read_only
 from core.errors import InputError, LedgerlightError
 from core.settings import settings
 from core.tokens import TokenStore
+from etl import activity, pipeline, reminders, reports, sources, statements
 from etl import pack as review_pack
-from etl import pipeline, reports, sources
 from etl.sources.demo import DemoSettings
 from metrics import database_summary
 
@@ -125,7 +125,38 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--periods", type=_positive, default=4, help="number of aging periods, the last open-ended (default 4)")
     report.add_argument("--window", type=int, choices=(30, 90, 365), default=90, help="KPI window in days (default 90)")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.add_argument("--hide-parked", action="store_true", help="clients: leave out clients parked by an open promise to pay")
+    report.add_argument("--owner", help="clients: only those whose next action this person owns")
+    report.add_argument("--action-due-by", type=iso_date, metavar="YYYY-MM-DD",
+                        help="clients: only those whose next action is due on or before this date")
     report.set_defaults(run=_run_report)
+
+    statement = commands.add_parser("statement", help="a client's statement (open invoices, credits, aging) as PDF or HTML")
+    _add_db(statement)
+    statement.add_argument("--customer", required=True, metavar="ID", help="the client's id (sub-customers are included)")
+    statement.add_argument("--as-of", type=iso_date, help="YYYY-MM-DD (default: the date the data runs to)")
+    statement.add_argument("--out", required=True, metavar="FILE", help="FILE.pdf or FILE.html")
+    statement.set_defaults(run=_run_statement)
+
+    remind = commands.add_parser("remind", help="send the reminder emails that are due, each exactly once (for cron)")
+    _add_db(remind)
+    remind.add_argument("--dry-run", action="store_true", help="show exactly what would go to whom, and send nothing")
+    remind.add_argument("--stage", action="append", default=[], metavar="STAGE",
+                        help="only this stage (repeatable); autopay_invite invites the conversion list")
+    remind.add_argument("--eml", metavar="DIR", help="write each message to DIR as an .eml file instead of sending it")
+    remind.add_argument("--company", help="company id, when the database holds several")
+    remind.add_argument("--mark-sent", action="append", default=[], metavar="MESSAGE_ID",
+                        help="an uncertain message you found was delivered: record it as sent")
+    remind.add_argument("--mark-unsent", action="append", default=[], metavar="MESSAGE_ID",
+                        help="an uncertain message you found was not delivered: the next run sends it")
+    remind.add_argument("--format", choices=("table", "json"), default="table")
+    remind.set_defaults(run=_run_remind)
+
+    collections = commands.add_parser("activity", help="export or import ledgerlight's own collections data (JSON)")
+    collections.add_argument("action", choices=("export", "import"))
+    collections.add_argument("file", help="the JSON file to write or read")
+    _add_db(collections)
+    collections.set_defaults(run=_run_activity)
 
     backtest = commands.add_parser("backtest", help="replay the cash forecast at the last 26 weekly cut-offs vs cash collected")
     _add_db(backtest)
@@ -224,6 +255,64 @@ def _run_report(args: argparse.Namespace, console: Console) -> None:
         as_of = reports.report_date(con, args.as_of, settings().today())
         report = reports.report(con, args.name, as_of, args)
     print(reports.render(args.name, report, args.format), end="" if args.format == "csv" else "\n")
+
+
+def _run_statement(args: argparse.Namespace, console: Console) -> None:
+    with read_only(args.db) as con:
+        as_of = reports.report_date(con, args.as_of, settings().today())
+        target = statements.write_statement(con, as_of, args.customer, args.out)
+    print(f"Statement for {args.customer} as of {as_of} written to {target}")
+
+
+def _run_remind(args: argparse.Namespace, console: Console) -> None:
+    actor = activity.local_actor()
+    path = database_path(args.db)
+    for message_id, was_sent in [*((m, True) for m in args.mark_sent), *((m, False) for m in args.mark_unsent)]:
+        activity.settle_uncertain(path, actor, message_id, was_sent)
+        print(f"{message_id}: recorded as {'sent' if was_sent else 'not sent (the next run sends it)'}")
+    if args.mark_sent or args.mark_unsent:
+        return
+    via = "eml" if args.eml else "smtp"
+    with read_only(path) as con:
+        plan = reminders.plan_reminders(con, stages=args.stage or None, company_id=args.company,
+                                        via="dry-run" if args.dry_run else via)
+    outcome = plan if args.dry_run else reminders.send_reminders(path, actor, plan, eml_folder=args.eml)
+    shown = reminders.describe(outcome, args.dry_run, via)
+    if args.format == "json":
+        print(json.dumps(shown, indent=2))
+    else:
+        _print_reminders(shown)
+    error = None if args.dry_run else reminders.run_error(outcome)
+    if error is not None:
+        raise error
+
+
+def _print_reminders(shown: dict) -> None:
+    for warning in shown["warnings"]:
+        print(f"warning: {warning}")
+    for message in shown["messages"]:
+        print(f"{message['status']:>9}  {message['stage']:<14} {message['customer']} <{', '.join(message['to'])}>: "
+              f"{message['subject']} ({', '.join(message['invoices']) or 'no invoices'}; {message['attachment']})")
+        if shown["dry_run"]:
+            print("           " + message["body"].rstrip().replace("\n", "\n           "))
+    for skipped in shown["skipped"]:
+        print(f"  skipped  {skipped['stage']:<14} {skipped['customer']}: {skipped['reason']}")
+    for uncertain in shown["uncertain"]:
+        print(f"uncertain  {uncertain['stage']:<14} {uncertain['customer']} since {uncertain['since']} "
+              f"({uncertain['message_id']}): check the mailbox, then --mark-sent or --mark-unsent it")
+    planned = len(shown["messages"])
+    print(f"{planned} message{'s' if planned != 1 else ''} " + ("would be sent (dry run: nothing was sent)"
+                                                               if shown["dry_run"] else "planned"))
+
+
+def _run_activity(args: argparse.Namespace, console: Console) -> None:
+    path = database_path(args.db)
+    if args.action == "export":
+        counts = activity.export_activity(path, args.file)
+        print(f"Exported to {args.file}: " + ", ".join(f"{n:,} {table}" for table, n in counts.items()))
+    else:
+        counts = activity.import_activity(path, activity.local_actor(), args.file)
+        print(f"Imported from {args.file}: " + ", ".join(f"{n:,} {table}" for table, n in counts.items()))
 
 
 def _run_backtest(args: argparse.Namespace, console: Console) -> None:

@@ -33,7 +33,7 @@ from core import file_checks
 from core.access import ADMIN, Actor, local_user, require
 from core.db import connect_for_write, database_path, query_frame, read_only, rollback_quietly
 from core.errors import BooksError, InputError, LedgerlightError, SyncError
-from core.schema import BOOK_TABLES, INFERENCE_ORIGIN
+from core.schema import ACTIVITY_TABLES, BOOK_TABLES, DEMO_ORIGIN, INFERENCE_ORIGIN
 from core.run_lock import one_run_at_a_time
 from core.settings import settings as current_settings
 from etl.batch import Batch, Company, Progress, Source, SourceState, company_in_file, no_progress
@@ -360,9 +360,14 @@ def _mark_deleted(con, company: Company, table: str, keys: pd.DataFrame, owned: 
 
 
 def _remove_demo(con) -> None:
-    """The demo company is a placeholder: real books must never be summed with it."""
+    """The demo company is a placeholder: real books must never be summed with it. Its generated
+    collections history goes with it; what a person wrote in the demo stays (nothing a run does
+    ever deletes it), out of sight with the company."""
     for table in (*reversed(COMPANY_TABLES), "companies"):
         con.execute(f"DELETE FROM {table} WHERE source = ?", [DEMO_SOURCE])
+    for table in ACTIVITY_TABLES:
+        if table != "reminder_templates":
+            con.execute(f"DELETE FROM {table} WHERE source = ? AND origin = ?", [DEMO_SOURCE, DEMO_ORIGIN])
 
 
 def _store_aging(con, company: Company, aging: pd.DataFrame) -> None:

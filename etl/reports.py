@@ -63,7 +63,7 @@ def aging_report(
 ) -> dict:
     buckets = bucket_labels(basis, period_days, periods)
     frame = aging_by_customer(con, as_of, basis=basis, period_days=period_days, periods=periods)
-    money_keys = [*buckets, "total", "unapplied_credit"]
+    money_keys = [*buckets, "total", "unapplied_credit", "disputed"]
     customers = [
         {"customer_id": row["customer_id"], "customer": row["customer"], **{k: _money(row[k]) for k in money_keys}}
         for row in frame.to_dict("records")
@@ -87,9 +87,18 @@ def kpi_report(con: duckdb.DuckDBPyConnection, as_of: date, window_days: int = 9
     }
 
 
-def clients_report(con: duckdb.DuckDBPyConnection, as_of: date) -> dict:
-    worklist = collections_worklist(con, as_of)
-    money_keys = [*bucket_labels(), "overdue", "unapplied_credit"]
+def _day(value) -> str | None:
+    return None if value is None or pd.isna(value) else value.isoformat()
+
+
+def _text(value) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
+
+
+def clients_report(con: duckdb.DuckDBPyConnection, as_of: date, include_parked: bool = True, owner: str | None = None,
+                   action_due_by: date | None = None) -> dict:
+    worklist = collections_worklist(con, as_of, include_parked=include_parked, owner=owner, action_due_by=action_due_by)
+    money_keys = [*bucket_labels(), "overdue", "unapplied_credit", "disputed", "to_chase", "promised_amount"]
     clients = [
         {
             "customer_id": row["customer_id"], "customer": row["customer"], "email": row["email"],
@@ -101,6 +110,14 @@ def clients_report(con: duckdb.DuckDBPyConnection, as_of: date) -> dict:
             "weighted_days_late_12m": _number(row["weighted_days_late_12m"], 1),
             "share_on_time_12m": _number(row["share_on_time_12m"], 4),
             "drift": bool(row["drift"]),
+            "priority": _number(row["priority"], 2),
+            "parked": bool(row["parked"]),
+            "promised_by": _day(row["promised_by"]),
+            "broken_promises": int(row["broken_promises"]),
+            "next_action_on": _day(row["next_action_on"]),
+            "next_action_owner": _text(row["next_action_owner"]),
+            "next_action": _text(row["next_action"]),
+            "last_activity_on": _day(row["last_activity_on"]),
         }
         for row in worklist.to_dict("records")
     ]
@@ -174,7 +191,7 @@ NEEDS_HISTORY = {"kpis", "autopay", "forecast", "backtest"}
 REPORTS = {
     "aging": lambda con, as_of, args: aging_report(con, as_of, args.basis, args.period_days, args.periods),
     "kpis": lambda con, as_of, args: kpi_report(con, as_of, args.window),
-    "clients": lambda con, as_of, args: clients_report(con, as_of),
+    "clients": lambda con, as_of, args: clients_report(con, as_of, not args.hide_parked, args.owner, args.action_due_by),
     "autopay": lambda con, as_of, args: autopay_report(con, as_of, args.window),
     "forecast": lambda con, as_of, args: forecast_report(con, as_of),
 }

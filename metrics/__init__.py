@@ -25,8 +25,21 @@ from metrics.autopay import (
     autopay_uplift,
     autopay_what_if,
 )
+from metrics.behaviour import client_payment_habits, invoice_payment_days
 from metrics.client import account_months, account_payments, account_summary, client_directory
-from metrics.behaviour import client_payment_habits, collections_worklist, invoice_payment_days
+from metrics.collections import (
+    collection_status,
+    collection_timeline,
+    collections_worklist,
+    disputes,
+    promise_status,
+    reminder_deliveries,
+    reminder_invoices,
+    saved_reminder_templates,
+    statement,
+    statements,
+    worklist_owners,
+)
 from metrics.forecast import autopay_what_if_clients, backtest, backtest_weeks, cash_forecast, forecast_totals
 from metrics.kpi_review import ar_change, kpi_review
 from metrics.kpis import collection_effectiveness, dso_countback, kpi_series, kpis
@@ -68,9 +81,12 @@ __all__ = [
     "client_directory",
     "client_payment_habits",
     "collection_effectiveness",
+    "collection_status",
+    "collection_timeline",
     "collections_worklist",
     "companies",
     "database_summary",
+    "disputes",
     "dso_countback",
     "forecast_totals",
     "home_currency",
@@ -82,9 +98,16 @@ __all__ = [
     "mrr_forecast_backtest",
     "mrr_movements",
     "open_invoices_as_of",
+    "promise_status",
     "reconciliation_with_source",
     "recurring_invoices",
     "recurring_revenue_summary",
+    "reminder_deliveries",
+    "reminder_invoices",
+    "saved_reminder_templates",
+    "statement",
+    "statements",
     "snapshot_limit",
     "sync_history",
+    "worklist_owners",
 ]

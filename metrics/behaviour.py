@@ -1,4 +1,5 @@
-"""How clients pay: days to pay and days late per invoice, habits per client, drift, the worklist.
+"""How clients pay: days to pay and days late per invoice, habits per client, drift (the worklist,
+which reads them, is in metrics/collections.py).
 
 Days to pay = settlement date - invoice date; days late = settlement date - due date (negative
 means early). Settlement is the application that brought the invoice to zero, dated by the
@@ -15,7 +16,6 @@ import pandas as pd
 
 import models
 from core.errors import InputError
-from metrics.aging import aging_by_customer
 
 HABIT_MONTHS = (3, 6, 12)
 INVOICE_KINDS = ("all", "recurring", "one-off")
@@ -51,24 +51,3 @@ def client_payment_habits(
     _check_kind(invoice_kind)
     params = {"dates": [as_of], "invoice_kind": invoice_kind, "margin": drift_margin_days}
     return models.frame(con, "client_payment_habits", params, habit_months=list(HABIT_MONTHS))
-
-
-def collections_worklist(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
-    """Clients with overdue A/R, most overdue money first (then the oldest debt): who owes what,
-    since when, how they usually pay, and how to reach them."""
-    aging = aging_by_customer(con, as_of, past_due_only=True)
-    oldest = models.frame(con, "overdue_accounts", {"dates": [as_of]})
-    habits = client_payment_habits(con, as_of)[
-        ["source", "company_id", "customer_id", "weighted_days_late_12m", "share_on_time_12m", "last_payment_date", "drift"]
-    ]
-    keys = ["source", "company_id", "customer_id"]
-    worklist = (
-        aging[aging["total"] > 0]
-        .rename(columns={"total": "overdue"})
-        .merge(oldest, on=keys)
-        .merge(habits, on=keys, how="left")
-        .sort_values(["overdue", "oldest_days_past_due"], ascending=False, ignore_index=True)
-    )
-    worklist["drift"] = worklist["drift"].fillna(False).astype(bool)
-    worklist["email"] = worklist["email"].fillna("")
-    return worklist

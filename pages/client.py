@@ -3,7 +3,7 @@ when, how it pays, autopay, MRR, and its invoice and payment history."""
 
 import streamlit as st
 
-from ui import charts, shell, tables
+from ui import activity, charts, shell, tables
 from ui.format import days, money, percent, plain
 
 ctx = shell.prepare("Client")
@@ -58,6 +58,9 @@ tables.show(open_invoices[["doc_number", "customer", "txn_date", "due_date", "da
                            "home_open_amount"]], key="client_open", currency=ctx.home_currency, totals=True)
 tables.downloads(open_invoices, f"open-invoices-{chosen}-{ctx.as_of}", key="client-open",
                  heading=(f"Open invoices of {summary.customer}", f"As of {ctx.as_of:%d %B %Y}"))
+
+st.subheader("Collections")
+activity.panel(ctx, chosen)
 
 if shell.knows():
     paid_column, payments_column = st.columns(2)

@@ -1,8 +1,9 @@
-"""Clients: the weekly collections worklist. Overdue clients, most money and oldest debt first."""
+"""Clients: the weekly collections worklist, highest priority first (money to chase, age, broken
+promises), and the chosen client's collections panel (ui/activity.py)."""
 
 import streamlit as st
 
-from ui import shell, tables
+from ui import activity, shell, tables
 from ui.format import money
 
 ctx = shell.prepare("Clients to chase")
@@ -11,7 +12,7 @@ st.caption(f"As of **{ctx.as_of:%d %B %Y}** · overdue = open invoices past thei
 
 if not shell.knows(history=False):
     st.stop()
-worklist = shell.metric("collections_worklist")
+worklist = shell.metric("collections_worklist", **activity.worklist_options(ctx))
 count, overdue, drifting = st.columns(3)
 count.metric("Clients overdue", f"{len(worklist):,}", help="Clients (sub-customers rolled up) with any invoice past its due date.")
 overdue.metric(
@@ -25,9 +26,26 @@ drifting.metric(
 )
 
 # What a collector ranks by first, so a phone shows it beside the name; how to reach them last.
-columns = ["customer", "overdue", "oldest_days_past_due", "91+", "weighted_days_late_12m", "drift", "overdue_since",
-           "overdue_invoices", "unapplied_credit", "last_payment_date", "share_on_time_12m", "email", "customer_id"]
+columns = ["customer", "to_chase", "overdue", "disputed", "oldest_days_past_due", "broken_promises", "parked",
+           "next_action_on", "next_action_owner", "next_action", "91+", "weighted_days_late_12m", "drift",
+           "overdue_since", "overdue_invoices", "unapplied_credit", "last_payment_date", "share_on_time_12m", "email",
+           "customer_id"]
 listed = worklist[columns]
-tables.show(listed, key="worklist", currency=ctx.home_currency, totals=True)
+tables.show(listed, key="worklist", currency=ctx.home_currency, totals=True,
+            choose_into=("worklist_client", "customer_id"))
 tables.downloads(listed, f"collections-{ctx.as_of}", key="worklist",
                  heading=(f"Clients to chase, as of {ctx.as_of:%d %B %Y}", ", ".join(ctx.company_names)))
+
+if len(worklist):
+    st.subheader("Client")
+    st.caption("Click a row above, or choose here: its history, what was promised, and what to do next.")
+    names = dict(zip(worklist["customer_id"], worklist["customer"]))
+    if st.session_state.get("worklist_client") not in names:
+        st.session_state.pop("worklist_client", None)  # a client no longer listed (filters changed)
+    chosen = st.selectbox("Client", list(names), format_func=names.get, key="worklist_client",
+                          label_visibility="collapsed")
+    activity.panel(ctx, chosen)
+st.subheader("Reminders")
+activity.reminders(ctx)
+with st.expander("Reminder templates"):
+    activity.templates(ctx)

@@ -15,7 +15,7 @@ from tests.books import SAMPLE_CUSTOMERS, customers_frame, load_books, write_boo
 
 def test_new_file_gets_every_migration(tmp_path):
     con = connect_for_write(tmp_path / "new.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 7
+    assert schema_version(con) == SCHEMA_VERSION == 8
     con.close()
 
 

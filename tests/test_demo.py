@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from core.db import read_only
-from core.schema import BOOK_TABLES
+from core.schema import ACTIVITY_TABLES, BOOK_TABLES
 from etl.sources import demo
 from etl.sources.demo import AUTOPAY_RETRY_DAYS, DEMO_COMPANY_ID, WRITE_OFF_AFTER_DAYS, build_demo_books
 from tests.conftest import build_demo
@@ -23,6 +23,7 @@ MONEY_COLUMNS = {
     "credit_memos": ("total", "unapplied_amount"),
     "applications": ("amount",),
     "recurring_schedules": ("amount",),
+    "payment_promises": ("amount",),
 }
 DATE_COLUMNS = {
     "invoices": ("txn_date", "due_date"),
@@ -31,6 +32,10 @@ DATE_COLUMNS = {
     "applications": ("applied_on",),
     "recurring_schedules": ("start_date", "end_date", "next_date"),
     "autopay_enrollments": ("valid_from", "valid_to"),
+    "collection_activities": ("activity_on",),
+    "payment_promises": ("made_on", "pay_by"),
+    "disputes": ("opened_on", "resolved_on"),
+    "next_actions": ("due_on",),
 }
 
 
@@ -306,7 +311,7 @@ def test_money_reads_back_as_decimal(con, table):
 
 def test_frames_match_the_schema_with_decimals_and_dates(con):
     _, books = build_demo_books(AS_OF, seed=SEED)
-    assert tuple(books) == BOOK_TABLES
+    assert tuple(books) == (*BOOK_TABLES, *demo.HISTORY_TABLES)
     for table, frame in books.items():
         schema = [name for (name,) in con.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()]
@@ -324,9 +329,34 @@ def test_frames_match_the_schema_with_decimals_and_dates(con):
 
 def test_same_seed_same_books_other_seed_other_books(con, tmp_path):
     first, second = build_demo_books(AS_OF, seed=SEED)[1], build_demo_books(AS_OF, seed=SEED)[1]
-    for table in BOOK_TABLES:
+    for table in (*BOOK_TABLES, *demo.HISTORY_TABLES):
         pd.testing.assert_frame_equal(first[table], second[table])
 
     with load_demo(tmp_path / "again.duckdb") as again, load_demo(tmp_path / "other.duckdb", seed=SEED + 1) as other:
         assert books_digest(again) == books_digest(con)
         assert books_digest(other) != books_digest(con)
+
+
+def test_the_collections_history_tells_the_story(con):
+    """Promises kept, broken and open (parking its client), one open dispute and one resolved,
+    reminders sent and logged, next actions: all the demo's own rows, none a person's."""
+    promises = demo_promises(con)
+    assert sorted(promises.values()) == ["broken", "kept", "kept", "open"]
+    assert rows(con, "SELECT count(*) FILTER (WHERE resolved_on IS NULL), count(resolved_on) FROM disputes") == [(1, 1)]
+    assert scalar(con, "SELECT count(*) FROM reminder_deliveries WHERE status = 'sent'") > 20
+    assert scalar(con, "SELECT count(*) FROM collection_activities WHERE kind = 'reminder'") > 10
+    assert {kind for (kind,) in rows(con, "SELECT DISTINCT kind FROM collection_activities")} == {"note", "call", "email", "reminder"}
+    assert scalar(con, "SELECT count(*) FROM next_actions") >= 3
+    for table in ACTIVITY_TABLES:
+        if table != "reminder_templates":
+            assert rows(con, f"SELECT DISTINCT origin FROM {table}") == [("demo",)], table
+    # Nothing in it is dated after the as-of date but what is promised or planned.
+    assert scalar(con, "SELECT max(activity_on) FROM collection_activities") <= AS_OF
+    assert scalar(con, "SELECT count(*) FROM disputes d JOIN invoices i USING (invoice_id) WHERE d.customer_id <> "
+                       "coalesce((SELECT parent_id FROM customers c WHERE c.customer_id = i.customer_id), i.customer_id)") == 0
+
+
+def demo_promises(con):
+    from metrics.collections import promise_status
+    return dict(zip(*promise_status(con, AS_OF)[["promise_id", "status"]].T.values))
+

@@ -41,7 +41,7 @@ def test_every_command_with_a_json_shape_is_documented():
     assert sorted(EXAMPLES) == sorted([
         "info --format json", "report aging --format json", "report kpis --format json",
         "report clients --format json", "report autopay --format json", "report forecast --format json",
-        "backtest --format json"])
+        "backtest --format json", "remind --dry-run --format json"])
 
 
 @pytest.mark.parametrize("command", sorted(EXAMPLES))

@@ -22,7 +22,7 @@ def report_json(*args):
 
 
 def zeros(**amounts):
-    buckets = {k: "0.00" for k in ("current", "1-30", "31-60", "61-90", "91+", "total", "unapplied_credit")}
+    buckets = {k: "0.00" for k in ("current", "1-30", "31-60", "61-90", "91+", "total", "unapplied_credit", "disputed")}
     return {**buckets, **amounts}
 
 
@@ -46,15 +46,16 @@ def test_aging_json_is_exactly_the_documented_shape(sample_db):
 def test_aging_by_invoice_date_as_csv(sample_db):
     result = etl("report", "aging", "--db", str(sample_db), "--as-of", "2026-03-31", "--basis", "invoice", "--format", "csv")
     lines = result.stdout.splitlines()
-    assert lines[0] == "customer_id,customer,0-30,31-60,61-90,91+,total,unapplied_credit"
-    assert lines[-1] == ",TOTAL,600.00,486.67,280.00,120.50,1487.17,100.00"
+    assert lines[0] == "customer_id,customer,0-30,31-60,61-90,91+,total,unapplied_credit,disputed"
+    assert lines[-1] == ",TOTAL,600.00,486.67,280.00,120.50,1487.17,100.00,0.00"
 
 
 def test_aging_with_custom_periods(sample_db):
     report = report_json("aging", "--db", str(sample_db), "--as-of", "2026-03-31", "--period-days", "60", "--periods", "2")
     assert report["buckets"] == ["current", "1-60", "61+"]
     # I6 28 dpd and I2 45 dpd fall in 1-60; I8 70 dpd and I3 120 dpd in 61+.
-    assert report["totals"] == {"current": "600.00", "1-60": "686.67", "61+": "200.50", "total": "1487.17", "unapplied_credit": "100.00"}
+    assert report["totals"] == {"current": "600.00", "1-60": "686.67", "61+": "200.50", "total": "1487.17", "unapplied_credit": "100.00",
+                                "disputed": "0.00"}
 
 
 def test_kpis_json(tmp_path):

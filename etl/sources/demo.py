@@ -19,6 +19,7 @@ from math import log
 import pandas as pd
 
 from etl.batch import BOOK_ENTITIES, Batch, Company, Entity, Progress, Source, SourceState
+from etl.reminder_templates import AUTOPAY_INVITE, DEFAULTS, OVERDUE
 
 DEMO_COMPANY_ID = "demo-msp"
 DEMO_COMPANY_NAME = "Northwind Managed IT (demo)"
@@ -261,7 +262,8 @@ def demo_company(as_of: date) -> Company:
 def build_demo_books(
     as_of: date, seed: int = 7, clients: int = 120, months: int = 36
 ) -> tuple[Company, dict[str, pd.DataFrame]]:
-    """The demo company and its books, one DataFrame per table in `core.schema.BOOK_TABLES`."""
+    """The demo company and its books, one DataFrame per table in `core.schema.BOOK_TABLES`, and
+    its collections history (notes, calls, promises, disputes, next actions, reminders sent)."""
     rng = random.Random(seed)
     calendar = _make_calendar(rng, as_of, months)
     roster = _make_clients(rng, calendar, clients)
@@ -275,7 +277,10 @@ def build_demo_books(
     book = _Book(as_of)
     for client in roster:
         _settle_client(rng, book, client, invoices_by_client[client.customer_id])
-    return demo_company(as_of), _frames(calendar, roster, invoices_by_client, invoices, book)
+    frames = _frames(calendar, roster, invoices_by_client, invoices, book)
+    # A generator of its own, so the books are the same with or without the history.
+    frames.update(_collections_history(random.Random(f"{seed}:collections"), as_of, roster, invoices, book))
+    return demo_company(as_of), frames
 
 
 def fetch(settings: DemoSettings, state: SourceState, progress: Progress) -> Batch:
@@ -285,11 +290,23 @@ def fetch(settings: DemoSettings, state: SourceState, progress: Progress) -> Bat
     return Batch(company, kind="demo", complete=True, rows=books)
 
 
+# The demo's generated collections history: rows of origin 'demo', replaced on each rebuild; what
+# people wrote (origin 'user') is never touched.
+HISTORY_TABLES = ("collection_activities", "payment_promises", "disputes", "next_actions", "reminder_deliveries")
+_HISTORY_ENTITIES = tuple(
+    Entity(table, key, owned=(("origin", "demo"),)) for table, key in (
+        ("collection_activities", ("activity_id",)), ("payment_promises", ("promise_id",)),
+        ("disputes", ("dispute_id",)), ("next_actions", ("customer_id",)),
+        ("reminder_deliveries", ("stage", "customer_id", "invoice_id")),
+    )
+)
+
 SOURCE = Source(
     name="demo",
     label="demo company",
     # The demo stands in for a portal roster too: its autopay periods are its own rows.
-    entities=(*BOOK_ENTITIES, Entity("autopay_enrollments", ("customer_id", "valid_from"), owned=(("origin", "demo"),))),
+    entities=(*BOOK_ENTITIES, Entity("autopay_enrollments", ("customer_id", "valid_from"), owned=(("origin", "demo"),)),
+              *_HISTORY_ENTITIES),
     company=lambda settings, companies: demo_company(settings.as_of),
     fetch=fetch,
 )
@@ -758,3 +775,230 @@ def _enrollment_row(calendar: _Calendar, client: _Client) -> dict:
         "method": client.autopay.method,
         "recorded_at": _stamp(calendar.as_of),
     }
+
+
+# --- collections history ------------------------------------------------------------------------
+# What the finance staff of the demo MSP did about its overdue accounts: reminders sent every
+# Monday (not this week's, so some are due now), calls and notes on the largest debts, promises to
+# pay kept and broken around the real payments, one open dispute and one resolved, next actions,
+# and autopay invitations. Everything is dated relative to the as-of date.
+
+_STAFF = ("maria.lopez", "sam.okafor")
+_REMINDER_HISTORY_DAYS = 75
+
+
+def _open_on(invoice: _Invoice, day: date) -> Decimal:
+    return invoice.total - sum((a.amount for a in invoice.applications if a.applied_on <= day), ZERO)
+
+
+def _paid_off_on(invoice: _Invoice) -> date | None:
+    """The day the invoice's applications first covered it (None: still open at the end)."""
+    applied = ZERO
+    for application in sorted(invoice.applications, key=lambda a: a.applied_on):
+        applied += application.amount
+        if applied >= invoice.total:
+            return application.applied_on
+    return None
+
+
+def _account_of(client: _Client) -> str:
+    return client.parent_id or client.customer_id
+
+
+class _History:
+    def __init__(self, as_of: date):
+        self.as_of = as_of
+        self.rows: dict[str, list[dict]] = {table: [] for table in HISTORY_TABLES}
+
+    def activity(self, account: str, kind: str, on: date, body: str, author: str, invoice: _Invoice | None = None) -> None:
+        rows = self.rows["collection_activities"]
+        rows.append({"activity_id": f"demo-activity-{len(rows) + 1:04d}", "customer_id": account,
+                     "invoice_id": invoice.invoice_id if invoice else None, "kind": kind, "activity_on": on,
+                     "author": author, "body": body, "recorded_at": _stamp(on)})
+
+    def promise(self, account: str, made_on: date, pay_by: date, amount: Decimal, invoices: list[_Invoice],
+                author: str, note: str) -> None:
+        rows = self.rows["payment_promises"]
+        rows.append({"promise_id": f"demo-promise-{len(rows) + 1:02d}", "customer_id": account, "made_on": made_on,
+                     "pay_by": pay_by, "amount": amount, "invoice_ids": [i.invoice_id for i in invoices], "note": note,
+                     "author": author, "recorded_at": _stamp(made_on)})
+
+
+def _collections_history(rng: random.Random, as_of: date, roster: list[_Client], invoices: list[_Invoice],
+                         book: _Book) -> dict[str, pd.DataFrame]:
+    history = _History(as_of)
+    posted = [i for i in invoices if i.status == "posted" and i.total > 0]
+    overdue: dict[str, list[_Invoice]] = {}
+    for invoice in posted:
+        if invoice.due_date < as_of and _open_on(invoice, as_of) > 0:
+            overdue.setdefault(_account_of(invoice.client), []).append(invoice)
+    ranked = sorted(overdue, key=lambda account: (-sum(_open_on(i, as_of) for i in overdue[account]), account))
+    disputed = _demo_disputes(rng, history, ranked, overdue, posted)
+    parked = _demo_promises(rng, history, ranked, overdue, book)
+    _demo_reminders(history, posted, disputed)
+    _demo_calls_and_next_actions(rng, history, ranked, overdue, parked)
+    _demo_autopay_invitations(rng, history, roster)
+    return {table: pd.DataFrame(rows) for table, rows in history.rows.items()}
+
+
+def _demo_disputes(rng, history: _History, ranked: list[str], overdue: dict, posted: list[_Invoice]) -> dict[str, date]:
+    """One open dispute on a large overdue one-off invoice of a top account, one resolved on a paid one."""
+    as_of = history.as_of
+    candidates = [i for account in ranked[:6] for i in overdue[account] if i.kind != "recurring"] or \
+        [i for account in ranked[:6] for i in overdue[account]]
+    disputed: dict[str, date] = {}
+    if candidates:
+        invoice = max(candidates, key=lambda i: (_open_on(i, as_of), i.invoice_id))
+        opened = min(as_of, invoice.due_date + timedelta(days=4))
+        account = _account_of(invoice.client)
+        reason = (f"Disputes {invoice.doc_number}: says the {invoice.kind} work included hours that were not "
+                  "agreed in the quote; asked for the signed timesheets")
+        history.rows["disputes"].append({"dispute_id": "demo-dispute-1", "customer_id": account, "invoice_id": invoice.invoice_id,
+                                         "reason": reason, "opened_on": opened, "resolved_on": None, "resolution": None,
+                                         "author": _STAFF[0], "resolved_by": None, "recorded_at": _stamp(opened)})
+        history.activity(account, "call", opened, f"Client called about {invoice.doc_number}: the quote covered fewer "
+                         "hours. Opened a dispute; sending the timesheets.", _STAFF[0], invoice)
+        disputed[invoice.invoice_id] = opened
+    paid_late = [i for i in posted if i.applications and _open_on(i, as_of) == 0 and i.kind != "recurring"
+                 and as_of - timedelta(days=120) <= max(a.applied_on for a in i.applications) <= as_of - timedelta(days=10)
+                 and max(a.applied_on for a in i.applications) > i.due_date + timedelta(days=10)]
+    if paid_late:
+        invoice = rng.choice(sorted(paid_late, key=lambda i: i.invoice_id))
+        paid_on = max(a.applied_on for a in invoice.applications)
+        opened, resolved = invoice.due_date + timedelta(days=3), paid_on - timedelta(days=2)
+        history.rows["disputes"].append({
+            "dispute_id": "demo-dispute-2", "customer_id": _account_of(invoice.client), "invoice_id": invoice.invoice_id,
+            "reason": f"Says {invoice.doc_number} was billed before the equipment was delivered", "opened_on": opened,
+            "resolved_on": max(opened, resolved), "resolution": "Sent the signed delivery note; the client accepted it",
+            "author": _STAFF[1], "resolved_by": _STAFF[1], "recorded_at": _stamp(opened)})
+        disputed[invoice.invoice_id] = opened
+    return disputed
+
+
+def _demo_promises(rng, history: _History, ranked: list[str], overdue: dict, book: _Book) -> set[str]:
+    """Two promises kept (the payment came), one broken (nothing came), one still open (parked)."""
+    as_of = history.as_of
+    paid_by: dict[str, list[_Payment]] = {}
+    for payment in book.payments:
+        paid_by.setdefault(_account_of(payment.client), []).append(payment)
+
+    def paid_between(account: str, start: date, end: date) -> Decimal:
+        return sum((p.amount for p in paid_by.get(account, []) if start <= p.txn_date <= end), ZERO)
+
+    late_payments = sorted(
+        (p for p in book.payments if as_of - timedelta(days=60) <= p.txn_date <= as_of - timedelta(days=5)
+         and p.applications and all(a.invoice.due_date + timedelta(days=10) < p.txn_date for a in p.applications)),
+        key=lambda p: (p.txn_date, p.client.customer_id))
+    kept = rng.sample(late_payments, min(2, len(late_payments)))
+    for payment, author in zip(sorted(kept, key=lambda p: p.txn_date), _STAFF):
+        made_on = payment.txn_date - timedelta(days=6)
+        promised = [a.invoice for a in payment.applications]
+        history.promise(_account_of(payment.client), made_on, payment.txn_date + timedelta(days=3),
+                        sum((a.amount for a in payment.applications), ZERO), promised, author,
+                        f"{', '.join(i.doc_number for i in promised)}: the owner signs checks on Fridays")
+    parked: set[str] = set()
+    quiet = [account for account in ranked[1:8]
+             if paid_between(account, as_of - timedelta(days=30), as_of) == 0]
+    if quiet:
+        account = quiet[0]
+        oldest = min(overdue[account], key=lambda i: (i.due_date, i.invoice_id))
+        made_on, pay_by = as_of - timedelta(days=24), as_of - timedelta(days=10)
+        history.promise(account, made_on, pay_by, _open_on(oldest, made_on), [oldest], _STAFF[1],
+                        f"{oldest.doc_number}: accounts payable said it was in this week's payment run")
+        history.activity(account, "note", pay_by + timedelta(days=2), f"No payment for {oldest.doc_number} as promised; "
+                         "voicemail left for the office manager.", _STAFF[1], oldest)
+    waiting = [account for account in ranked[2:10] if account not in quiet[:1]]
+    if waiting:
+        account = waiting[0]
+        owed = sum((_open_on(i, as_of) for i in overdue[account]), ZERO)
+        made_on = as_of - timedelta(days=2)
+        if paid_between(account, made_on, as_of) < owed:
+            history.promise(account, made_on, as_of + timedelta(days=7), owed, [], _STAFF[0],
+                            "the whole overdue balance, by bank transfer once their line of credit is renewed")
+            parked.add(account)
+    return parked
+
+
+def _demo_reminders(history: _History, posted: list[_Invoice], disputed: dict[str, date]) -> None:
+    """The reminders the staff sent from the dashboard every Monday, the product's rule applied
+    on each: an invoice open that day gets the highest stage it has reached, if not yet sent,
+    unless it is disputed (one message per client and stage). They skipped this week's, so some
+    are due now. Kept for the last 75 days, and for every invoice still open."""
+    as_of = history.as_of
+    last_monday = as_of - timedelta(days=7 + as_of.weekday())
+    mondays = [last_monday - timedelta(weeks=n) for n in range(60)][::-1]
+    stages = sorted((t for t in DEFAULTS if t.kind == OVERDUE), key=lambda t: t.days_past_due)
+    messages: dict[tuple, list[_Invoice]] = {}
+    for invoice in posted:
+        due_date, paid_off = invoice.due_date, _paid_off_on(invoice)
+        if paid_off is not None and paid_off <= due_date + timedelta(days=1):
+            continue  # paid before any Monday found it past due
+        still_open, sent = paid_off is None or paid_off > as_of, set()
+        for monday in mondays:
+            if paid_off is not None and monday >= paid_off:
+                break  # open on a day until the day it was paid off
+            reached = [t.stage for t in stages if t.days_past_due <= (monday - due_date).days]
+            if not reached or reached[-1] in sent:
+                continue
+            if disputed.get(invoice.invoice_id, as_of + timedelta(days=1)) <= monday:
+                break
+            sent.add(reached[-1])
+            if still_open or monday >= as_of - timedelta(days=_REMINDER_HISTORY_DAYS):
+                messages.setdefault((monday, invoice.client.customer_id, reached[-1]), []).append(invoice)
+    for number, ((day, customer_id, stage), listed) in enumerate(sorted(messages.items()), start=1):
+        client = listed[0].client
+        account = _account_of(client)
+        message_id = f"<demo-reminder-{number:04d}@northwind.example>"
+        for invoice in listed:
+            history.rows["reminder_deliveries"].append({
+                "stage": stage, "customer_id": account, "invoice_id": invoice.invoice_id, "message_id": message_id,
+                "status": "sent", "via": "smtp", "recipients": [client.email], "subject": f"{stage} reminder",
+                "author": _STAFF[0], "claimed_at": datetime.combine(day, time(7)), "sent_at": datetime.combine(day, time(7)),
+                "recorded_at": datetime.combine(day, time(7))})
+        numbers = ", ".join(i.doc_number for i in listed)
+        history.activity(account, "reminder", day, f"{stage} reminder sent to {client.email} ({numbers})", _STAFF[0],
+                         listed[0] if len(listed) == 1 else None)
+
+
+_CALLS = (
+    ("call", "Called the office; the bookkeeper is out until Monday. Left a voicemail about {numbers}."),
+    ("email", "Emailed the statement and asked for a payment date for {numbers}."),
+    ("call", "Spoke to the office manager: {numbers} approved, waiting for the owner's signature."),
+    ("note", "Services renewal is due next month: raise the overdue balance before quoting."),
+)
+_NEXT_ACTIONS = (
+    "Call the office manager for a payment date", "Send the statement and ask for a payment date",
+    "Escalate: pause new project work until the oldest invoice is paid", "Check the check arrived; call if not",
+    "Offer autopay when they pay", "Call the owner directly",
+)
+
+
+def _demo_calls_and_next_actions(rng, history: _History, ranked: list[str], overdue: dict, parked: set[str]) -> None:
+    as_of = history.as_of
+    for place, account in enumerate(ranked[:8]):
+        author = _STAFF[place % 2]
+        numbers = ", ".join(i.doc_number for i in sorted(overdue[account], key=lambda i: i.due_date)[:2])
+        for turn in range(1 + place % 3):
+            kind, text = _CALLS[(place + turn) % len(_CALLS)]
+            history.activity(account, kind, as_of - timedelta(days=rng.randint(4, 40)), text.format(numbers=numbers), author)
+    for place, account in enumerate(a for a in ranked[:7] if a not in parked):
+        due_on = as_of + timedelta(days=(-1, 0, 2, 3, 7, 10)[place % 6])
+        history.rows["next_actions"].append({"customer_id": account, "due_on": due_on, "owner": _STAFF[place % 2],
+                                             "action": _NEXT_ACTIONS[place % len(_NEXT_ACTIONS)], "author": _STAFF[place % 2],
+                                             "recorded_at": _stamp(as_of - timedelta(days=5))})
+
+
+def _demo_autopay_invitations(rng, history: _History, roster: list[_Client]) -> None:
+    """Three clients on the conversion list were invited to autopay three weeks ago."""
+    as_of = history.as_of
+    manual = sorted((c for c in roster if not c.churned and c.parent_id is None and c.trouble_from is None
+                     and (c.autopay is None or not c.autopay.covers(as_of))), key=lambda c: c.customer_id)
+    sent_on = as_of - timedelta(days=21)
+    for number, client in enumerate(rng.sample(manual, min(3, len(manual))), start=1):
+        message_id = f"<demo-invite-{number}@northwind.example>"
+        history.rows["reminder_deliveries"].append({
+            "stage": AUTOPAY_INVITE, "customer_id": client.customer_id, "invoice_id": "", "message_id": message_id,
+            "status": "sent", "via": "smtp", "recipients": [client.email], "subject": "Pay Northwind automatically",
+            "author": _STAFF[0], "claimed_at": datetime.combine(sent_on, time(10)),
+            "sent_at": datetime.combine(sent_on, time(10)), "recorded_at": datetime.combine(sent_on, time(10))})
+        history.activity(client.customer_id, "reminder", sent_on, f"autopay_invite sent to {client.email}", _STAFF[0])
