@@ -189,12 +189,14 @@ def _run_backtest(args: argparse.Namespace, console: Console) -> None:
         print(json.dumps(summary, indent=2))
         return
     table = Table(title=f"Cash forecast backtest: {summary['cutoffs']} weekly cut-offs to {as_of}")
-    for heading in ("method", "MAE weeks 1–4", "MAPE weeks 1–4", "MAE weeks 5–13", "MAPE weeks 5–13"):
+    for heading in ("method", "MAE weeks 1–4", "MAPE weeks 1–4", "MAE weeks 5–13", "MAPE weeks 5–13",
+                    "in 80 % band, weeks 1–4", "weeks 5–13"):
         table.add_column(heading, justify="left" if heading == "method" else "right")
     for method, figures in summary.items():
         if method != "cutoffs":
+            coverage = [f"{figures[key]:.0%}" if key in figures else "" for key in ("coverage_1_4", "coverage_5_13")]
             table.add_row(method, f"{figures['mae_1_4']:,.2f}", f"{figures['mape_1_4']:.1%}",
-                          f"{figures['mae_5_13']:,.2f}", f"{figures['mape_5_13']:.1%}")
+                          f"{figures['mae_5_13']:,.2f}", f"{figures['mape_5_13']:.1%}", *coverage)
     console.print(table)
 
 

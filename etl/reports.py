@@ -14,6 +14,7 @@ import pandas as pd
 from core.errors import InputError
 from metrics import (
     aging_by_customer,
+    at_risk_total,
     autopay_adoption,
     autopay_status_split,
     backtest,
@@ -22,9 +23,10 @@ from metrics import (
     collections_worklist,
     forecast_totals,
     home_currency,
+    invoices_at_risk,
     kpis,
 )
-from metrics.forecast import FORECAST_MONEY
+from metrics.forecast import BAND_LEVEL, FORECAST_MONEY
 from metrics.status import books_span
 
 KPI_KEYS = (
@@ -134,8 +136,11 @@ def autopay_report(con: duckdb.DuckDBPyConnection, as_of: date, window_days: int
 
 
 def forecast_report(con: duckdb.DuckDBPyConnection, as_of: date) -> dict:
+    """The 13 weeks with their 80 % band, and apart from them what is at risk: past-due money the
+    forecast does not expect within the 13 weeks, in total and invoice by invoice."""
     weeks = cash_forecast(con, as_of)
     totals = forecast_totals(weeks)
+    at_risk = invoices_at_risk(con, as_of)
     return {
         "as_of": as_of.isoformat(), "currency": home_currency(con),
         "weeks": [
@@ -144,15 +149,25 @@ def forecast_report(con: duckdb.DuckDBPyConnection, as_of: date) -> dict:
             for row in weeks.to_dict("records")
         ],
         "totals": {k: _money(totals[k]) for k in ("expected", "from_open", "from_not_yet_issued")},
+        "band_level": BAND_LEVEL,
+        "at_risk": _money(at_risk_total(at_risk)),
+        "at_risk_invoices": [
+            {"customer_id": row["customer_id"], "customer": row["customer"], "invoice_id": row["invoice_id"],
+             "doc_number": row["doc_number"], "due_date": row["due_date"].isoformat(),
+             "days_past_due": int(row["days_past_due"]), "open_amount": _money(row["open_amount"]),
+             "at_risk_share": _number(row["at_risk_share"], 4), "at_risk": _money(row["at_risk"])}
+            for row in at_risk.to_dict("records")
+        ],
     }
 
 
 def backtest_report(con: duckdb.DuckDBPyConnection, as_of: date, progress=lambda done, total: None) -> dict:
-    """The backtest's summary: MAE in money (two places), MAPE as a fraction, per method."""
+    """The backtest's summary: MAE in money (two places), MAPE as a fraction, per method; for the
+    forecast also the coverage of its 80 % band (a fraction of the weeks)."""
     _, summary = backtest(con, as_of, progress=progress)
     return {
         "cutoffs": summary["cutoffs"],
-        **{method: {key: round(value, 4 if key.startswith("mape") else 2) for key, value in figures.items()}
+        **{method: {key: round(value, 4 if key.startswith(("mape", "coverage")) else 2) for key, value in figures.items()}
            for method, figures in summary.items() if method != "cutoffs"},
     }
 
@@ -189,4 +204,9 @@ def render(report_name: str, report: dict, output_format: str) -> str:
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False)
         return buffer.getvalue()
+    if report_name == "forecast":
+        at_risk = pd.DataFrame(report["at_risk_invoices"])
+        return (frame.to_string(index=False)
+                + f"\n\nAt risk (past due, not expected within the 13 weeks): {report['at_risk']} in {len(at_risk)} invoices"
+                + ("\n" + at_risk.to_string(index=False) if len(at_risk) else ""))
     return frame.to_string(index=False)

@@ -25,7 +25,15 @@ from metrics.autopay import (
     autopay_what_if,
 )
 from metrics.behaviour import client_payment_habits, collections_worklist, invoice_payment_days
-from metrics.forecast import autopay_what_if_clients, backtest, backtest_weeks, cash_forecast, forecast_totals
+from metrics.forecast import (
+    at_risk_total,
+    autopay_what_if_clients,
+    backtest,
+    backtest_weeks,
+    cash_forecast,
+    forecast_totals,
+    invoices_at_risk,
+)
 from metrics.kpis import collection_effectiveness, dso_countback, kpi_series, kpis
 from metrics.reconciliation import reconciliation_with_source
 from metrics.recurring import (
@@ -42,6 +50,7 @@ __all__ = [
     "aging_by_customer",
     "ar_summary",
     "ar_trend",
+    "at_risk_total",
     "autopay_adoption",
     "autopay_adoption_trend",
     "autopay_conversion_candidates",
@@ -64,6 +73,7 @@ __all__ = [
     "dso_countback",
     "forecast_totals",
     "home_currency",
+    "invoices_at_risk",
     "invoice_payment_days",
     "kpi_series",
     "kpis",

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from metrics import forecast_totals
+from metrics import at_risk_total, forecast_totals
+from metrics.forecast import BAND_LEVEL
 from ui import charts, shell, tables
 from ui.format import money, percent
 
@@ -20,18 +21,34 @@ what_if = st.multiselect(
     "observed retry delay.",
 )
 forecast = shell.metric("cash_forecast", autopay_customer_ids=tuple(what_if))
+at_risk = shell.metric("invoices_at_risk", autopay_customer_ids=tuple(what_if))
 totals = forecast_totals(forecast)
 total, open_part, not_issued = (totals[c] for c in ("expected", "from_open", "from_not_yet_issued"))
-tiles = st.columns(3)
+tiles = st.columns(4)
 tiles[0].metric("Expected cash, 13 weeks", money(total, ctx.home_currency),
-                help="Σ expected payments of open invoices and of invoices not yet issued, each dated by its "
-                "client's payment habit (autopay clients on the due date).")
+                help="Σ over open invoices and invoices not yet issued of amount × the chance of its being collected "
+                "in each week: conditional on its age (days past due), from how invoices still open at that age were "
+                "collected in the last 12 months (each invoice counted once), paced by the client's own record. "
+                "Autopay clients are charged on the due date, less the observed failure share.")
 tiles[1].metric("From open invoices", money(open_part, ctx.home_currency))
 tiles[2].metric("From invoices not yet issued", money(not_issued, ctx.home_currency),
                 help="Recurring schedules' next invoices, plus each client's recent run rate of other billing.")
+tiles[3].metric("At risk", money(at_risk_total(at_risk), ctx.home_currency),
+                help="Past-due money the forecast does not expect within the 13 weeks, kept out of every week: "
+                "invoices older than the history shows being collected, and the share of others that invoices at "
+                "their age never were (written off, disputed, still open). Bad-debt candidates, listed below.")
 st.plotly_chart(charts.cash_forecast(forecast, ctx.home_currency), width="stretch")
+st.caption(f"The band is the {BAND_LEVEL:.0%} interval of each week's cash under the forecast's own distribution "
+           "(each invoice collected in a week or not); the backtest below shows how often the cash fell inside it.")
 tables.show(forecast, key="forecast_weeks")
 tables.downloads(forecast, f"cash-forecast-{ctx.as_of}", key="forecast")
+
+st.markdown(f"**At risk: {money(at_risk_total(at_risk), ctx.home_currency)} in {len(at_risk):,} past-due invoices**")
+if at_risk.empty:
+    st.caption("No past-due money is at risk: every overdue invoice is expected within the 13 weeks.")
+else:
+    tables.show(at_risk, key="forecast_at_risk",
+                at_risk_share=st.column_config.NumberColumn("share at risk", format="percent"))
 
 st.subheader("Recurring revenue")
 summary = shell.metric("recurring_revenue_summary").iloc[0]
@@ -67,7 +84,8 @@ st.dataframe(
 
 st.subheader("How accurate is it?")
 st.caption("The forecast replayed at each of the last 26 weekly cut-offs from the data known then, against the "
-           "cash actually collected (payments applied to invoices).")
+           "cash actually collected (payments applied to invoices). MAE in money per week, MAPE as a share of the "
+           f"week's cash; coverage: the share of weeks whose cash fell inside the {BAND_LEVEL:.0%} band.")
 weekly, accuracy = shell.metric("backtest")
 week = st.slider("Weeks ahead", min_value=1, max_value=13, value=1, key="forecast_backtest_week")
 st.plotly_chart(charts.backtest(weekly, week, ctx.home_currency), width="stretch")
