@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--basis", choices=("due", "invoice"), default="due", help="aging basis (default: due date)")
     report.add_argument("--period-days", type=_positive, default=30, help="aging period length in days (default 30)")
     report.add_argument("--periods", type=_positive, default=4, help="number of aging periods, the last open-ended (default 4)")
-    report.add_argument("--window", type=int, choices=(30, 90, 365), default=90, help="KPI window in days (default 90)")
+    report.add_argument("--window", type=int, choices=(30, 90, 365), default=90, help="KPI window: 30 = the last month, 90 = the last 3 months, 365 = the last 12, counted back from the as-of date (default 90)")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
     report.set_defaults(run=_run_report)
 

@@ -32,10 +32,11 @@ from metrics.status import books_span
 KPI_KEYS = (
     "total_ar", "overdue_ar", "pct_current", "pct_91_plus", "dso", "dso_countback", "bpdso",
     "add", "add_invoice", "cei", "ar_turnover", "bad_debt_ratio", "window_days",
+    "window_months", "window_start", "window_end", "days_in_window", "notes",
 )
 _MONEY_KPIS = {"total_ar", "overdue_ar"}
 # JSON key -> metric column where the two differ (a DataFrame column named `add` would hide `.add`).
-_KPI_COLUMNS = {"add": "add_crf"}
+_KPI_COLUMNS = {"add": "add_crf", "window_end": "as_of"}
 
 
 def _money(value: Decimal) -> str:
@@ -76,12 +77,17 @@ def aging_report(
 
 
 def kpi_report(con: duckdb.DuckDBPyConnection, as_of: date, window_days: int = 90) -> dict:
+    """The KPIs for the window of whole months `window_days` stands for (window_start to
+    window_end, days_in_window days); `notes` explains a KPI that cannot be computed or is out of
+    its usual range."""
     row = kpis(con, as_of, window_days).iloc[0]
     fractions = {"pct_current", "pct_91_plus", "bad_debt_ratio"}
     value = {key: row[_KPI_COLUMNS.get(key, key)] for key in KPI_KEYS}
     return {
         key: _money(value[key]) if key in _MONEY_KPIS
-        else int(value[key]) if key == "window_days"
+        else int(value[key]) if key in ("window_days", "window_months", "days_in_window")
+        else value[key].isoformat() if key in ("window_start", "window_end")
+        else list(value[key]) if key == "notes"
         else _number(value[key], 4 if key in fractions else 2)
         for key in KPI_KEYS
     }
