@@ -40,6 +40,7 @@ from metrics.recurring import (
     mrr_forecast,
     mrr_forecast_backtest,
     mrr_movements,
+    mrr_outlook,
     recurring_invoices,
     recurring_revenue_summary,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "mrr_forecast",
     "mrr_forecast_backtest",
     "mrr_movements",
+    "mrr_outlook",
     "open_invoices_as_of",
     "reconciliation_with_source",
     "recurring_invoices",

@@ -64,7 +64,7 @@ tiles[4].metric("Delinquent MRR", money(summary["delinquent_mrr"], ctx.home_curr
                 help="MRR of clients with an invoice more than 30 days past due.")
 st.caption(f"Autopay-secured MRR: {money(summary['autopay_secured_mrr'], ctx.home_currency)}")
 movements = shell.metric("mrr_movements")
-mrr_forecast = shell.metric("mrr_forecast")
+mrr_forecast, _, mrr_accuracy = shell.metric("mrr_outlook")  # one backtest for the method and the table
 st.plotly_chart(charts.mrr_trend(movements, mrr_forecast, ctx.home_currency), width="stretch")
 st.caption(f"MRR forecast method: **{mrr_forecast['method'].iloc[0]}**, the one with the lowest backtest error on "
            "this book (below): the movement-rate rule is only used where it beats keeping MRR flat.")
@@ -74,7 +74,6 @@ st.markdown("**MRR forecast backtest**")
 st.caption("The MRR forecast rule replayed at each of the last 12 month-ends whose horizon has passed, from the "
            "invoices known then, against the invoice-based MRR that followed; beside it, MRR kept flat and a "
            "least-squares line through the 6 months before. Mean absolute percentage error, months ahead:")
-_, mrr_accuracy = shell.metric("mrr_forecast_backtest")
 st.dataframe(
     [{"method": {"rule": "forecast rule", "flat": "flat (MRR unchanged)", "trend": "linear trend"}[method],
       **{f"{row.horizon} mo": percent(row.mape) if row.mape == row.mape else "–" for row in group.itertuples()}}
