@@ -8,12 +8,14 @@ Overview: is cash healthy? Headline A/R figures, aging, the 12-month trend and c
 import streamlit as st
 
 from ui import charts, shell
-from ui.format import days, money, percent, ratio
+from ui.format import days, money, percent, plain, ratio
 
 ctx = shell.prepare("Overview")
 st.title("Overview")
-st.caption(f"As of **{ctx.as_of:%d %B %Y}** · {', '.join(ctx.company_names)} · amounts in {ctx.home_currency}")
+st.caption(f"As of **{ctx.as_of:%d %B %Y}** · {plain(', '.join(ctx.company_names))} · amounts in {ctx.home_currency}")
 
+if not shell.knows(history=False):
+    st.stop()
 summary = shell.metric("ar_summary").iloc[0]
 total, overdue, current = st.columns(3)
 total.metric(
@@ -33,9 +35,13 @@ st.caption(f"{summary.open_invoices:,} open invoices")
 
 aging, trend = st.columns(2)
 aging.plotly_chart(charts.aging_bars(shell.metric("aging_buckets"), ctx.home_currency), width="stretch")
-trend.plotly_chart(charts.ar_trend(shell.metric("ar_trend"), ctx.home_currency), width="stretch")
+with trend:
+    if shell.knows():
+        st.plotly_chart(charts.ar_trend(shell.metric("ar_trend"), ctx.home_currency), width="stretch")
 
 st.subheader("Collection KPIs")
+if not shell.knows():
+    st.stop()
 window = st.segmented_control(
     "Window", [30, 90, 365], default=90, key="kpi_window",
     format_func=lambda days: {30: "1 month", 90: "3 months", 365: "12 months"}[days],

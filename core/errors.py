@@ -41,3 +41,8 @@ class InputError(LedgerlightError):
         extra = len(self.problems) - 1
         more = f" (and {extra} more problem{'s' if extra > 1 else ''})" if extra else ""
         super().__init__(self.problems[0] + more)
+
+
+class AccessError(LedgerlightError):
+    """Something the acting user's role does not allow; the message names the user, what they
+    asked, the role it needs and where roles are given. Nothing was changed."""

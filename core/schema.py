@@ -222,6 +222,54 @@ MIGRATIONS: list[tuple[str, str]] = [
                                                 WHEN 'demo' THEN 'demo' ELSE source END;
         """,
     ),
+    (
+        "document types of A/R items, and warnings on runs",
+        """
+        -- Real books carry A/R items that are not invoices: a journal entry that charges a customer,
+        -- a cheque refunding a customer's credit, a statement charge. They age and get paid like
+        -- invoices, but they are not sales. 'invoice' | 'journal_entry' | 'refund' | 'statement_charge'.
+        ALTER TABLE invoices ADD COLUMN doc_type VARCHAR DEFAULT 'invoice';
+        -- Credit from a journal entry crediting a customer's A/R beside credit memos:
+        -- 'credit_memo' | 'journal_entry'.
+        ALTER TABLE credit_memos ADD COLUMN doc_type VARCHAR DEFAULT 'credit_memo';
+        -- Money received by a payment, a bank deposit credited to a customer, or a deposit taken
+        -- on the invoice itself: 'payment' | 'deposit' | 'invoice_deposit'.
+        ALTER TABLE payments ADD COLUMN doc_type VARCHAR DEFAULT 'payment';
+        -- What was merely odd in a run (loaded anyway), one sentence each.
+        ALTER TABLE sync_runs ADD COLUMN warnings JSON;
+        -- The source record a row was derived from, e.g. 'Payment:77' for the applications a
+        -- QuickBooks payment's lines make, 'JournalEntry:160' for the A/R items of a journal
+        -- entry: when that record changes or goes, every row it made is replaced.
+        ALTER TABLE applications ADD COLUMN made_by VARCHAR;
+        ALTER TABLE invoices ADD COLUMN made_by VARCHAR;
+        ALTER TABLE payments ADD COLUMN made_by VARCHAR;
+        ALTER TABLE credit_memos ADD COLUMN made_by VARCHAR;
+        UPDATE applications SET made_by = 'Payment:' || payment_id WHERE source = 'quickbooks';
+        -- A credit whose unapplied part the source does not state (a journal entry crediting a
+        -- customer, a bank deposit) has none: ledgerlight derives it from the applications.
+        ALTER TABLE payments ALTER COLUMN unapplied_amount DROP NOT NULL;
+        ALTER TABLE credit_memos ALTER COLUMN unapplied_amount DROP NOT NULL;
+        """,
+    ),
+    (
+        "who ran each run",
+        """
+        -- The actor of a run (core/access.py): the signed-in user's e-mail address, or os:<user>
+        -- for the machine's own user (the command line, cron, a dashboard only this machine
+        -- reaches). NULL for runs recorded before ledgerlight knew who was acting.
+        ALTER TABLE sync_runs ADD COLUMN actor VARCHAR;
+        """,
+    ),
+    (
+        "companies whose books are a snapshot of one date",
+        """
+        -- Books read from a report of what was open on one date (QuickBooks Desktop's Open Invoices
+        -- or A/R Aging Detail) hold no history: their aging is known at that date only, and nothing
+        -- that needs the history (a trend, sales, payment habits, a forecast). NULL: the books hold
+        -- their history.
+        ALTER TABLE companies ADD COLUMN snapshot_on DATE;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -24,13 +24,26 @@ def no_progress(fraction: float, text: str) -> None:
     """The default listener: nobody is watching."""
 
 
+def stepped(progress: Progress) -> tuple[Progress, Callable[[str], None]]:
+    """`progress` as a source reports its steps, and `tell(text)`: a line said at the point the
+    last step reached (a wait on the source's API, told by etl/patience.py)."""
+    reached = [0.0]
+
+    def step(fraction: float, text: str) -> None:
+        reached[0] = fraction
+        progress(fraction, text)
+
+    return step, lambda text: progress(reached[0], text)
+
+
 def company_in_file(companies: pd.DataFrame, company_id: str | None = None) -> "Company":
     """The company a run writes to, of those the file holds: the one named, or the only one."""
     chosen = companies[companies["company_id"] == company_id] if company_id is not None else companies
     if len(chosen) == 1:
         row = chosen.iloc[0]
         return Company(row["source"], row["company_id"], row["name"], row["home_currency"],
-                       None if pd.isna(row["data_through"]) else row["data_through"])
+                       None if pd.isna(row["data_through"]) else row["data_through"],
+                       None if pd.isna(row.get("snapshot_on")) else row.get("snapshot_on"))
     listed = ", ".join(companies["company_id"]) or "none"
     if company_id is not None and chosen.empty:
         raise InputError(f"no company {company_id!r} in this database (companies: {listed}); pass one with --company")
@@ -41,13 +54,16 @@ def company_in_file(companies: pd.DataFrame, company_id: str | None = None) -> "
 
 @dataclass(frozen=True)
 class Company:
-    """Whose books: (source, company_id) is part of every canonical row's key."""
+    """Whose books: (source, company_id) is part of every canonical row's key. `snapshot_on`: the
+    books are a report of what was open on that date, not a history (what a source of such
+    reports declares; metrics.snapshot_limit says what can be known from them)."""
 
     source: str
     company_id: str
     name: str
     home_currency: str = "USD"
     data_through: date | None = None
+    snapshot_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -58,16 +74,17 @@ class Entity:
     batch is the whole truth for the source's rows, so they are replaced; 'merge' — rows are
     upserted by key and `Batch.deleted` removes some. `owned`: the rows of the table that are
     this source's, beyond the company (e.g. `(("origin", "autopay_roster"),)` in a table several
-    sources share); nothing else is ever touched. `parent`: (table, key column, named alike in
-    both tables) of a record whose rows these are part of (a payment's applications): when the
-    parent changes or goes in an incremental batch, its rows are replaced by the batch's. `cursor`: the field incremental reads follow, for the docs.
+    sources share); nothing else is ever touched. `made_by`: the column naming the source record a
+    row was derived from (a QuickBooks payment's applications, a journal entry's A/R items): in a
+    batch that is not complete, every row made by a record the batch read (`Batch.remade`) is
+    replaced by the batch's. `cursor`: the field incremental reads follow, for the docs.
     """
 
     table: str
     key: tuple[str, ...]
     disposition: str = "replace"
     owned: tuple[tuple[str, str], ...] = ()
-    parent: tuple[str, str] | None = None
+    made_by: str | None = None
     cursor: str | None = None
 
     def __post_init__(self) -> None:
@@ -78,20 +95,24 @@ class Entity:
 @dataclass
 class Batch:
     """Everything one run of a source read: rows per table, natural keys deleted at the source
-    (one DataFrame of key columns per table), the cursor the next incremental run starts from,
+    (one DataFrame of key columns per table), the source records it read again whose derived rows
+    it replaces (`remade`, e.g. 'Payment:77'), the cursor the next incremental run starts from,
     and the source's own A/R aging if it has one (report_date, customer_id, customer, bucket,
     amount). `complete`: the batch holds all of the source's rows, not only changes. `kind`
-    names the run in the log ('full', 'incremental', 'import', 'demo'). `summary`: what the
-    caller is told (the source's own report of the run)."""
+    names the run in the log ('full', 'incremental', 'import', 'demo'). `warnings`: what was odd
+    but loaded anyway, one sentence each. `summary`: what the caller is told (the source's own
+    report of the run)."""
 
     company: Company
     kind: str
     complete: bool
     rows: dict[str, pd.DataFrame] = field(default_factory=dict)
     deleted: dict[str, pd.DataFrame] = field(default_factory=dict)
+    remade: list[str] = field(default_factory=list)
     cursor: str | None = None
     aging: pd.DataFrame | None = None
     requests: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     summary: Any = None
 
 
@@ -102,7 +123,8 @@ class Connector:
     settings from the one settings reader; `status(reader)` says which settings are present
     (never their values); `is_connected(settings)`, `authorization_url(settings)` and
     `connect(settings, redirect_url) -> company id` run the sign-in; `check(settings)` proves a
-    stored connection still works and says so in a sentence."""
+    stored connection still works and says so in a sentence; `saved_token(settings)` says when the
+    connection's refresh token was saved and when it lapses (a core.tokens.Connection, or None)."""
 
     settings: Callable[[Any], Any]
     status: Callable[[Any], dict[str, bool]]
@@ -110,18 +132,24 @@ class Connector:
     authorization_url: Callable[[Any], str]
     connect: Callable[[Any, str], str]
     check: Callable[[Any], str]
+    saved_token: Callable[[Any], Any]
+    warn_days: int = 14  # warn when the token lapses in fewer days than this
 
 
 @dataclass(frozen=True)
 class Importer:
     """For sources that read a file (`python -m etl import KIND FILE`, an upload on a page):
-    `settings(file, content=None, company_id=None, mapping=None, on=None)` builds the source's
-    settings for one file (its path, or its `content` as uploaded); `columns` are the columns a
-    user may map to headers of their own (`--map COLUMN=HEADER`)."""
+    `settings(file, content=None, company_id=None, mapping=None, on=None, replace_all=False)`
+    builds the source's settings for one file (its path, or its `content` as uploaded), or, when
+    `several`, for a list of files (paths, with `content` a list of the same length); `on` is the
+    date the file describes, `replace_all` the user's confirmation of an import that replaces much
+    of what is held. `columns` are the columns a user may map to headers of their own
+    (`--map COLUMN=HEADER`)."""
 
     kind: str
     settings: Callable[..., Any]
     columns: tuple[str, ...] = ()
+    several: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,24 +180,27 @@ class SourceState:
     """What a source may know before it fetches, read for it by the pipeline: the date the
     product takes as today, the company the run is for, where the last succeeded run of this
     source for it ended (`cursor`: None for a first run, or when a full re-read was asked for:
-    a source reads everything when it has no cursor), and `rows(table, **equal_to)`: that
-    company's rows of a canonical table as they stand (read through a short read-only
-    connection, so a source never holds the database while it talks to its system)."""
+    a source reads everything when it has no cursor), `rows(table, **equal_to)`: that
+    company's rows of a canonical table as they stand, and `model(name, **params)`: that
+    company's rows of a SQL model (e.g. `autopay_status` at `dates`), so a source asks the books
+    a question without writing the rule again (each read through a short read-only connection,
+    so a source never holds the database while it talks to its system)."""
 
     today: date
     company: Company
     cursor: str | None
     rows: Callable[..., pd.DataFrame]
+    model: Callable[..., pd.DataFrame] | None = None
 
 
 # The canonical book tables with their natural keys, in load order (parents first): what a source
-# of a company's books (the demo, QuickBooks, a file export) writes. A payment's applications are
-# part of it: a changed payment's applications are replaced by what its lines say now.
+# of a company's books (the demo, QuickBooks, a file export) writes. A row derived from a source
+# record (a payment's applications) names it in `made_by`: a changed record's rows are replaced.
 BOOK_ENTITIES = (
     Entity("customers", ("customer_id",), cursor="updated_at"),
-    Entity("invoices", ("invoice_id",), cursor="updated_at"),
-    Entity("payments", ("payment_id",), cursor="updated_at"),
-    Entity("credit_memos", ("credit_memo_id",), cursor="updated_at"),
-    Entity("applications", ("application_id",), parent=("payments", "payment_id")),
+    Entity("invoices", ("invoice_id",), made_by="made_by", cursor="updated_at"),
+    Entity("payments", ("payment_id",), made_by="made_by", cursor="updated_at"),
+    Entity("credit_memos", ("credit_memo_id",), made_by="made_by", cursor="updated_at"),
+    Entity("applications", ("application_id",), made_by="made_by"),
     Entity("recurring_schedules", ("schedule_id",), cursor="updated_at"),
 )

@@ -4,18 +4,22 @@ contract (docs/cli.md). Errors are one line on stderr with exit code 2; nothing 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
+from contextlib import contextmanager
 from datetime import date
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.access import hash_password
 from core.db import connect_for_write, database_path, read_only
-from core.errors import LedgerlightError
+from core.errors import InputError, LedgerlightError
 from core.settings import settings
+from core.tokens import TokenStore
 from etl import pipeline, reports, sources
 from etl.sources.demo import DemoSettings
 from metrics import database_summary
@@ -88,16 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
     sync.set_defaults(run=_run_sync)
 
     importable = sources.importable()
-    load = commands.add_parser("import", help="import a file: an autopay roster (CSV or Excel) exported from a payment portal")
-    load.add_argument("kind", choices=list(importable), help="what the file is")
-    load.add_argument("file", help="the file: a header row, then one row per record (see docs/autopay.md)")
+    kinds = ", ".join(f"{kind} ({source.label})" for kind, source in importable.items())
+    load = commands.add_parser("import", help=f"import a file: {kinds}")
+    load.add_argument("kind", choices=list(importable), help="what the file is (docs/sources/)")
+    load.add_argument("files", nargs="+", metavar="FILE",
+                      help="the file (CSV or .xlsx); `files` takes several at once, e.g. invoices.csv payments.csv")
     _add_db(load)
     load.add_argument("--company", help="company id, when the database holds several")
     load.add_argument(
         "--map", action="append", default=[], type=_column_mapping, metavar="COLUMN=HEADER",
         help=f"which header holds a column ({', '.join(_mappable_columns())}), when its name is not recognised; repeatable",
     )
-    load.add_argument("--on", type=iso_date, help="the date the file describes (default: today)")
+    load.add_argument("--on", type=iso_date, help="the date the file describes (default: the file's own, else today)")
+    load.add_argument("--replace-all", action="store_true",
+                      help="confirm an import that replaces much of what is held (a roster that matches nobody or "
+                      "takes most clients off autopay; an export older than the one loaded)")
     load.set_defaults(run=_run_import)
 
     infer = commands.add_parser("infer", help="infer autopay from payment behaviour (imported rosters still win)")
@@ -122,35 +131,60 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--as-of", type=iso_date, help="YYYY-MM-DD: the last cut-off is 13 weeks before it (default: the date the data runs to)")
     backtest.add_argument("--format", choices=("table", "json"), default="table")
     backtest.set_defaults(run=_run_backtest)
+
+    hashed = commands.add_parser("hash-password", help="the Argon2 hash of a local account's password, for "
+                                 "LEDGERLIGHT_ACCOUNTS (asks twice; reads one line when stdin is not a terminal)")
+    hashed.set_defaults(run=_run_hash_password)
     return parser
 
 
-def _progress_bar(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True)
+@contextmanager
+def _progress(label: str):
+    """A progress listener `(fraction, text)` for long work: a bar on a terminal; elsewhere (cron,
+    a pipe) one line on stderr each time the text changes, so a log shows where a run was."""
+    if sys.stderr.isatty():
+        columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(label, total=1.0)
+            yield lambda fraction, text: bar.update(task, completed=fraction, description=text)
+        return
+    said = [None]
+
+    def line(fraction: float, text: str) -> None:
+        if text != said[0]:
+            said[0] = text
+            print(f"progress {fraction:4.0%} {text}", file=sys.stderr, flush=True)
+    line(0.0, label)
+    yield line
 
 
-def _run_with_progress(console: Console, label: str, work):
-    """Run `work(progress)` with a bar on the terminal that the work's progress reports drive."""
-    with _progress_bar(console) as bar:
-        task = bar.add_task(label, total=1.0)
-        return work(lambda fraction, text: bar.update(task, completed=fraction, description=text))
+def _run_with_progress(label: str, work):
+    """Run `work(progress)` with `_progress` listening."""
+    with _progress(label) as listener:
+        return work(listener)
 
 
 def _run_demo(args: argparse.Namespace, console: Console) -> None:
     path = database_path(args.db)
     demo = DemoSettings(args.as_of or settings().today(), args.seed, args.clients, args.months)
-    result = _run_with_progress(console, "Building the demo company",
+    result = _run_with_progress("Building the demo company",
                                 lambda progress: pipeline.run(path, sources.get("demo"), demo, progress))
     print(f"Demo company written to {path} as of {demo.as_of}: "
           + ", ".join(f"{n:,} {table}" for table, n in result.counts.items()))
 
 
 def _run_info(args: argparse.Namespace, console: Console) -> None:
-    con = connect_for_write(args.db)  # also upgrades an older file in place
+    con = connect_for_write(args.db, verify=True, create=False)  # also upgrades an older file in place
     try:
         summary = database_summary(con)
     finally:
         con.close()
+    today = settings().today()
+    tokens = TokenStore().connections()
+    summary["connections"] = [
+        {"source": c.source, "company_id": c.company_id, "token_saved_at": c.saved_at and c.saved_at.isoformat(),
+         "token_expires_at": c.expires_at and c.expires_at.isoformat(), "token_days_left": c.days_left(today)}
+        for c in tokens]
     if args.format == "json":
         print(json.dumps(summary, indent=2))
         return
@@ -165,26 +199,29 @@ def _run_info(args: argparse.Namespace, console: Console) -> None:
             table.add_row(entity, f"{count:,}")
         console.print(table)
         console.print(f"Invoices {company['first_invoice']} → {company['last_invoice']}; data through {company['data_through']}")
+        if company["snapshot_on"]:
+            console.print(f"A snapshot of what was open on {company['snapshot_on']}: the aging at that date only")
         sync = company["last_sync"]
         if sync:
             console.print(f"Last run: {sync['kind']} {sync['status']} at {sync['finished_at'] or sync['started_at']}"
                           + (f" — {sync['error']}" if sync["error"] else ""))
+    for token in tokens:
+        console.print(f"{token.source} {token.company_id}: {token.describe(today)}")
 
 
 def _run_report(args: argparse.Namespace, console: Console) -> None:
     with read_only(args.db) as con:
         as_of = reports.report_date(con, args.as_of, settings().today())
-        report = reports.REPORTS[args.name](con, as_of, args)
+        report = reports.report(con, args.name, as_of, args)
     print(reports.render(args.name, report, args.format), end="" if args.format == "csv" else "\n")
 
 
 def _run_backtest(args: argparse.Namespace, console: Console) -> None:
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
-    with read_only(args.db) as con, Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        con.execute("SET enable_progress_bar = false")  # rich draws the progress
+    label = "Replaying the forecast at each cut-off"
+    with read_only(args.db) as con, _progress(label) as listener:
+        con.execute("SET enable_progress_bar = false")  # ours reports the cut-offs
         as_of = reports.report_date(con, args.as_of, settings().today())
-        task = progress.add_task("Replaying the forecast at each cut-off", total=26)
-        summary = reports.backtest_report(con, as_of, lambda done, total: progress.update(task, completed=done, total=total))
+        summary = reports.backtest_report(con, as_of, lambda done, total: listener(done / total, f"{label}: {done} of {total}"))
     if args.format == "json":
         print(json.dumps(summary, indent=2))
         return
@@ -194,9 +231,9 @@ def _run_backtest(args: argparse.Namespace, console: Console) -> None:
         table.add_column(heading, justify="left" if heading == "method" else "right")
     for method, figures in summary.items():
         if method != "cutoffs":
-            coverage = [f"{figures[key]:.0%}" if key in figures else "" for key in ("coverage_1_4", "coverage_5_13")]
-            table.add_row(method, f"{figures['mae_1_4']:,.2f}", f"{figures['mape_1_4']:.1%}",
-                          f"{figures['mae_5_13']:,.2f}", f"{figures['mape_5_13']:.1%}", *coverage)
+            cells = [reports.table_cell(key, figures.get(key))
+                     for key in ("mae_1_4", "mape_1_4", "mae_5_13", "mape_5_13", "coverage_1_4", "coverage_5_13")]
+            table.add_row(method, *cells)
     console.print(table)
 
 
@@ -209,8 +246,12 @@ def _run_connect(args: argparse.Namespace, console: Console) -> None:
         return
     redirect_url = args.redirect_url
     if redirect_url is None:
-        console.print(f"Sign in to {source.label} and choose the company:\n" + connector.authorization_url(chosen))
-        redirect_url = input("Then paste the whole address you were redirected to: ").strip()
+        console.print(f"Sign in to {source.label} and choose the company:")
+        print(connector.authorization_url(chosen), flush=True)  # whole, on one line, to copy
+        try:
+            redirect_url = input("Then paste the whole address you were redirected to: ").strip()
+        except EOFError:
+            raise InputError("no address was pasted: run `python -m etl connect ...` again, or pass --redirect-url") from None
     company_id = connector.connect(chosen, redirect_url)
     console.print(f"Connected {source.label} company {company_id}. Next: python -m etl sync {source.name}")
 
@@ -218,14 +259,17 @@ def _run_connect(args: argparse.Namespace, console: Console) -> None:
 def _run_sync(args: argparse.Namespace, console: Console) -> None:
     source = sources.get(args.source)
     chosen = source.connector.settings(settings())
-    result = _run_with_progress(console, f"Syncing {source.label}", lambda progress: pipeline.run(
+    result = _run_with_progress(f"Syncing {source.label}", lambda progress: pipeline.run(
         database_path(args.db), source, chosen, progress, full=args.full))
     print(result.describe())
 
 
 def _run_import(args: argparse.Namespace, console: Console) -> None:
     source = sources.importable()[args.kind]
-    chosen = source.importer.settings(args.file, company_id=args.company, mapping=dict(args.map), on=args.on)
+    if len(args.files) > 1 and not source.importer.several:
+        raise InputError(f"`import {args.kind}` reads one file at a time; import the others one by one")
+    chosen = source.importer.settings(args.files if source.importer.several else args.files[0], company_id=args.company,
+                                      mapping=dict(args.map), on=args.on, replace_all=args.replace_all)
     result = pipeline.run(database_path(args.db), source, chosen)
     print(result.describe())
     for row in getattr(result.summary, "unmatched", []):
@@ -238,6 +282,16 @@ def _run_infer(args: argparse.Namespace, console: Console) -> None:
           "(imported rosters and manual entries still win)")
 
 
+def _run_hash_password(args: argparse.Namespace, console: Console) -> None:
+    if not sys.stdin.isatty():  # a script pipes the password in
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password for the account (12 characters or more): ")
+        if getpass.getpass("The same again: ") != password:
+            raise InputError("the two passwords differ; nothing was made")
+    print(hash_password(password))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(stderr=False)
@@ -245,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         args.run(args, console)
     except LedgerlightError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        for problem in getattr(exc, "problems", [])[1:]:  # a file's every problem, one a line
+            print(f"  {problem}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`... | head`): nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush is quiet too

@@ -9,6 +9,8 @@ What the pipeline owns, once for every source:
   (a roster's periods, ledgerlight's own manual entries);
 - the demo giving way to real books, the source's own aging report, autopay re-inference, and
   the checks that refuse books that do not add up or point at records they do not hold.
+- who may write: every run needs the admin role (core/access.py) and records its actor; a
+  library call that names no actor acts as the machine's own user (the command line, cron).
 
 DuckDB lets one process write a file at a time; readers (the dashboard, reports) wait out the
 short write (core/db.py).
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -26,15 +29,22 @@ import pandas as pd
 import pyarrow as pa
 
 import models
-from core.db import connect_for_write, database_path, query_frame, read_only
+from core import file_checks
+from core.access import ADMIN, Actor, local_user, require
+from core.db import connect_for_write, database_path, query_frame, read_only, rollback_quietly
 from core.errors import BooksError, InputError, LedgerlightError, SyncError
 from core.schema import BOOK_TABLES, INFERENCE_ORIGIN
+from core.run_lock import one_run_at_a_time
 from core.settings import settings as current_settings
 from etl.batch import Batch, Company, Progress, Source, SourceState, company_in_file, no_progress
 
 DEMO_SOURCE = "demo"
-# Tables whose deleted records stay, marked: a deleted transaction counts nowhere but is kept.
-_KEPT_WHEN_DELETED = ("invoices", "payments", "credit_memos")
+WRITE_LOCK_WAIT = 60.0  # how long a run's write waits for readers (a long report) to let go of the file
+_DIED = "stopped before it finished: the process running it ended (killed, crashed or out of disk space); nothing it read was written"
+# What a record deleted at the source leaves: a deleted transaction stays, marked, and counts
+# nowhere; a deleted (or merged-away) customer stays, inactive, for the transactions that name it.
+_KEPT_WHEN_DELETED = {"invoices": "status = 'deleted'", "payments": "status = 'deleted'",
+                      "credit_memos": "status = 'deleted'", "customers": "active = false"}
 # Every table that holds one company's rows, in load order (parents first).
 COMPANY_TABLES = (*BOOK_TABLES, "source_refs", "source_aging")
 
@@ -89,27 +99,72 @@ def _company_rows(path, company: Company):
     return rows
 
 
-def run(db, source: Source, settings: Any, progress: Progress = no_progress, full: bool = False) -> RunResult:
+def _company_model(path, company: Company):
+    def model(name: str, **params) -> pd.DataFrame:
+        with read_only(path) as con:
+            frame = models.frame(con, name, params)
+        if {"source", "company_id"} <= set(frame.columns):
+            frame = frame[(frame["source"] == company.source) & (frame["company_id"] == company.company_id)]
+        return frame.reset_index(drop=True)
+    return model
+
+
+def _acting(actor: Actor | None, source: Source) -> Actor:
+    """The actor of a run, refused (AccessError, before anything is read or written) unless an admin."""
+    actor = actor or local_user(current_settings().os_user())
+    require(actor, ADMIN, f"running the {source.label}")
+    return actor
+
+
+def run(db, source: Source, settings: Any, progress: Progress = no_progress, full: bool = False,
+        actor: Actor | None = None) -> RunResult:
     """One run of `source`: state, fetch, write. `full`: re-read everything, not only what
-    changed since the last run. Any error leaves the file exactly as it was, plus a `failed`
-    run record with the reason, and is raised again."""
+    changed since the last run. `actor`: who runs it (default: the machine's own user); anyone
+    but an admin is refused before anything is read. Any error leaves the file exactly as it
+    was, plus a `failed` run record with the reason, and is raised again. Runs on one file take
+    turns: a second waits for the first (core/run_lock.py)."""
+    actor = _acting(actor, source)
     path = database_path(db)
-    connect_for_write(path).close()  # creates or upgrades the file before anything is read
-    company = source.company(settings, _companies(path))
-    last_run_id, cursor = _last_run(path, company, source.name)
-    state = SourceState(current_settings().today(), company, None if full else cursor, _company_rows(path, company))
-    try:
-        batch = source.fetch(settings, state, progress)
-    except InputError:
-        raise  # a file or request refused before anything began: not a run
-    except Exception as exc:
-        kind = getattr(exc, "kind", None) or ("incremental" if state.cursor else "full")
-        _record_failed_run(path, company, source.name, kind, exc, getattr(exc, "requests", {}))
-        raise
-    progress(0.95, "Writing to the database")
-    result = write(path, source, batch, since_run=last_run_id)
+    file_checks.inspect(path, for_write=True)  # before the lock file is made beside it
+    with one_run_at_a_time(path, lambda text: progress(0.0, text)):
+        _prepare(path)
+        companies = _companies(path)
+        _refuse_demo_beside_real_books(source, companies, path)
+        company = source.company(settings, companies)
+        last_run_id, cursor = _last_run(path, company, source.name)
+        state = SourceState(current_settings().today(), company, None if full else cursor, _company_rows(path, company),
+                             _company_model(path, company))
+        try:
+            batch = source.fetch(settings, state, progress)
+        except InputError:
+            raise  # a file or request refused before anything began: not a run
+        except Exception as exc:
+            kind = getattr(exc, "kind", None) or ("incremental" if state.cursor else "full")
+            _record_failed_run(path, company, source.name, kind, exc, getattr(exc, "requests", {}), actor)
+            raise
+        progress(0.95, "Writing to the database")
+        result = write(path, source, batch, since_run=last_run_id, actor=actor)
     progress(1.0, "Done")
     return result
+
+
+def _prepare(path) -> None:
+    """Before a run reads anything: refuse a file that is not wholly ours and readable, upgrade
+    it, and close the records of runs whose process died (no run can hold the lock for them)."""
+    con = connect_for_write(path, verify=True, lock_wait=WRITE_LOCK_WAIT)
+    try:
+        con.execute("UPDATE sync_runs SET status = 'failed', finished_at = ?, error = ? WHERE status = 'running'",
+                    [current_settings().now(), _DIED])
+    finally:
+        con.close()
+
+
+def _refuse_demo_beside_real_books(source: Source, companies: pd.DataFrame, path) -> None:
+    real = companies[companies["source"] != DEMO_SOURCE]
+    if source.name == DEMO_SOURCE and not real.empty:
+        names = ", ".join(f"{row.name!r} ({row.source})" for row in real.itertuples())
+        raise InputError(f"{path} holds real books ({names}); the demo would be added beside them. Build it into "
+                         f"a file of its own: python -m etl demo --db {Path(path).with_name(Path(path).stem + '-demo.duckdb')}")
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -119,41 +174,48 @@ def _error_text(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, LedgerlightError) else f"{type(exc).__name__}: {exc}"
 
 
-def _start_run(con, company: Company, origin: str, kind: str) -> int:
+def _start_run(con, company: Company, origin: str, kind: str, actor: Actor) -> int:
     (run_id,) = con.execute(
-        "INSERT INTO sync_runs (source, company_id, origin, kind, started_at, status) "
-        "VALUES (?, ?, ?, ?, ?, 'running') RETURNING run_id",
-        [company.source, company.company_id, origin, kind, current_settings().now()],
+        "INSERT INTO sync_runs (source, company_id, origin, kind, started_at, status, actor) "
+        "VALUES (?, ?, ?, ?, ?, 'running', ?) RETURNING run_id",
+        [company.source, company.company_id, origin, kind, current_settings().now(), actor.id],
     ).fetchone()
     return run_id
 
 
 def _finish_run(con, run_id: int, status: str, counts: dict | None = None, requests: dict | None = None,
-                cursor: str | None = None, error: str | None = None) -> None:
+                cursor: str | None = None, error: str | None = None, warnings: list[str] | None = None) -> None:
     con.execute(
-        "UPDATE sync_runs SET finished_at = ?, status = ?, counts = ?, requests = ?, error = ?, cursor = ? "
-        "WHERE run_id = ?",
+        "UPDATE sync_runs SET finished_at = ?, status = ?, counts = ?, requests = ?, error = ?, cursor = ?, "
+        "warnings = ? WHERE run_id = ?",
         [current_settings().now(), status, json.dumps(counts or {}), sum((requests or {}).values()), error,
-         cursor if status == "succeeded" else None, run_id],
+         cursor if status == "succeeded" else None, json.dumps(warnings) if warnings else None, run_id],
     )
 
 
-def _record_failed_run(path, company: Company, origin: str, kind: str, exc: BaseException, requests: dict) -> None:
-    con = connect_for_write(path)
+def _record_failed_run(path, company: Company, origin: str, kind: str, exc: BaseException, requests: dict,
+                       actor: Actor) -> None:
     try:
-        _finish_run(con, _start_run(con, company, origin, kind), "failed", requests=requests, error=_error_text(exc))
+        con = connect_for_write(path, lock_wait=WRITE_LOCK_WAIT)
+    except LedgerlightError:
+        return  # the file cannot be opened to log it (full disk, held too long): the error itself says so
+    try:
+        _finish_run(con, _start_run(con, company, origin, kind, actor), "failed", requests=requests, error=_error_text(exc))
     finally:
         con.close()
 
 
-def write(db, source: Source, batch: Batch, since_run: int | None = None) -> RunResult:
-    """Write one batch in one transaction, after the checks; record the run either way.
+def write(db, source: Source, batch: Batch, since_run: int | None = None, actor: Actor | None = None) -> RunResult:
+    """Write one batch in one transaction, after the checks; record the run (and its actor, as
+    `run` has it) either way.
 
     `since_run`: the newest succeeded run of this source for the company when the batch was
     read; if another has succeeded since, the batch may be stale and is refused."""
-    con = connect_for_write(database_path(db))
+    actor = _acting(actor, source)
+    path = database_path(db)
+    con = connect_for_write(path, lock_wait=WRITE_LOCK_WAIT)
     try:
-        run_id = _start_run(con, batch.company, source.name, batch.kind)
+        run_id = _start_run(con, batch.company, source.name, batch.kind, actor)
         con.execute("BEGIN TRANSACTION")
         try:
             if since_run is not None:
@@ -161,16 +223,31 @@ def write(db, source: Source, batch: Batch, since_run: int | None = None) -> Run
             counts = _write_batch(con, source, batch)
             con.execute("COMMIT")
         except BaseException as exc:
-            con.execute("ROLLBACK")
-            _finish_run(con, run_id, "failed", requests=batch.requests, error=_error_text(exc))
-            if isinstance(exc, duckdb.Error):
-                raise BooksError(f"could not write what the {source.label} sent ({str(exc).splitlines()[0]}); "
-                                 "nothing was loaded") from exc
-            raise
-        _finish_run(con, run_id, "succeeded", counts, batch.requests, batch.cursor)
+            rollback_quietly(con)
+            cause = _cause(exc, path, source)
+            try:
+                _finish_run(con, run_id, "failed", requests=batch.requests, error=_error_text(cause))
+            except duckdb.Error:
+                pass  # the file takes no more writes (a full disk): the next run closes this record
+            if cause is exc:
+                raise
+            raise cause from exc
+        _finish_run(con, run_id, "succeeded", counts, batch.requests, batch.cursor, warnings=batch.warnings)
+    except duckdb.Error as exc:
+        raise _cause(exc, path, source) from exc
     finally:
         con.close()
     return RunResult(run_id, source.name, batch.company, batch.kind, counts, batch.requests, batch.summary)
+
+
+def _cause(exc: BaseException, path, source: Source) -> BaseException:
+    """What to tell of a failed write: the file's fault (disk full, corrupt) as such, any other
+    DuckDB error as books that could not be written."""
+    if not isinstance(exc, duckdb.Error):
+        return exc
+    if file_checks.is_file_fault(exc):
+        return file_checks.explain(exc, Path(path))
+    return BooksError(f"could not write what the {source.label} sent ({str(exc).splitlines()[0]}); nothing was loaded")
 
 
 def _refuse_if_overtaken(con, source: Source, company: Company, since_run: int) -> None:
@@ -192,8 +269,8 @@ def _write_batch(con, source: Source, batch: Batch) -> dict[str, int]:
         rows = batch.rows.get(entity.table, pd.DataFrame())
         if batch.complete and entity.disposition == "replace":
             _delete_owned(con, company, entity.table, owned)
-        elif entity.parent is not None:
-            _delete_children(con, company, entity, batch)
+        elif entity.made_by is not None and batch.remade:
+            _delete_remade(con, company, entity, batch.remade)
         deleted = batch.deleted.get(entity.table)
         if deleted is not None and not deleted.empty:
             counts[f"{entity.table}_deleted"] = _mark_deleted(con, company, entity.table, deleted, owned)
@@ -202,9 +279,10 @@ def _write_batch(con, source: Source, batch: Batch) -> dict[str, int]:
         _store_aging(con, company, batch.aging)
     if source.books:
         con.execute(
-            "INSERT OR REPLACE INTO companies (source, company_id, name, home_currency, data_through) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [company.source, company.company_id, company.name, company.home_currency, company.data_through],
+            "INSERT OR REPLACE INTO companies (source, company_id, name, home_currency, data_through, snapshot_on) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [company.source, company.company_id, company.name, company.home_currency, company.data_through,
+             company.snapshot_on],
         )
     if source.infers_autopay:
         counts["inferred_autopay_periods"] = reinfer_autopay(con, company)
@@ -225,15 +303,12 @@ def _delete_owned(con, company: Company, table: str, owned: dict[str, str]) -> N
     con.execute(f"DELETE FROM {table} WHERE {where}", params)
 
 
-def _delete_children(con, company: Company, entity, batch: Batch) -> None:
-    """A changed or deleted parent's rows (a payment's applications) are replaced by the batch's."""
-    parent_table, column = entity.parent
-    parents = [key for frame in (batch.rows.get(parent_table), batch.deleted.get(parent_table))
-               if frame is not None and not frame.empty for key in frame[column]]
-    if parents:
-        where, params = _scope(company, dict(entity.owned))
-        con.execute(f"DELETE FROM {entity.table} WHERE {where} AND list_contains($parents, {column})",
-                    {**params, "parents": parents})
+def _delete_remade(con, company: Company, entity, remade: list[str]) -> None:
+    """Rows derived from a source record the batch read again (a changed payment's applications)
+    go: the batch holds what the record makes now."""
+    where, params = _scope(company, dict(entity.owned))
+    con.execute(f"DELETE FROM {entity.table} WHERE {where} AND list_contains($remade, {entity.made_by})",
+                {**params, "remade": list(remade)})
 
 
 def _table_columns(con, table: str) -> list[tuple[str, str, int, int]]:
@@ -278,7 +353,7 @@ def _mark_deleted(con, company: Company, table: str, keys: pd.DataFrame, owned: 
     deleted = keys.copy()  # noqa: F841 (DuckDB scans it by name)
     matches = " AND ".join(f"t.{column} = d.{column}" for column in keys.columns)
     if table in _KEPT_WHEN_DELETED:
-        con.execute(f"UPDATE {table} t SET status = 'deleted' FROM deleted d WHERE {where} AND {matches}", params)
+        con.execute(f"UPDATE {table} t SET {_KEPT_WHEN_DELETED[table]} FROM deleted d WHERE {where} AND {matches}", params)
     else:
         con.execute(f"DELETE FROM {table} t USING deleted d WHERE {where} AND {matches}", params)
     return len(keys)
@@ -340,6 +415,6 @@ INFERENCE = Source(
 )
 
 
-def infer_autopay(db, company_id: str | None = None) -> RunResult:
+def infer_autopay(db, company_id: str | None = None, actor: Actor | None = None) -> RunResult:
     """Re-infer one company's autopay periods from its payments, in a run of its own."""
-    return run(db, INFERENCE, company_id)
+    return run(db, INFERENCE, company_id, actor=actor)

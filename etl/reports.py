@@ -3,8 +3,8 @@ contract (docs/cli.md, checked by tests/test_docs.py); money is a decimal string
 
 from __future__ import annotations
 
-import io
 import json
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 
 from core.errors import InputError
+from etl import exports
 from metrics import (
     aging_by_customer,
     at_risk_total,
@@ -25,6 +26,7 @@ from metrics import (
     home_currency,
     invoices_at_risk,
     kpis,
+    snapshot_limit,
 )
 from metrics.forecast import BAND_LEVEL, FORECAST_MONEY
 from metrics.status import books_span
@@ -55,7 +57,7 @@ def report_date(con: duckdb.DuckDBPyConnection, asked: date | None, today: date)
     if first is None:
         raise InputError("the database holds no invoices yet: run `python -m etl demo` or a sync first")
     if as_of < first:
-        raise InputError(f"as-of date {as_of} is before the first invoice ({first}); choose {first} or later")
+        raise InputError(f"as-of date {as_of} is before the first transaction ({first}); choose {first} or later")
     return as_of
 
 
@@ -169,14 +171,26 @@ def forecast_report(con: duckdb.DuckDBPyConnection, as_of: date) -> dict:
 
 def backtest_report(con: duckdb.DuckDBPyConnection, as_of: date, progress=lambda done, total: None) -> dict:
     """The backtest's summary: MAE in money (two places), MAPE as a fraction, per method; for the
-    forecast also the coverage of its 80 % band (a fraction of the weeks)."""
+    forecast also the coverage of its 80 % band (a fraction of the weeks). A figure without weeks
+    to measure it on (MAPE when no week had cash) is null, never NaN."""
+    known(con, as_of)
     _, summary = backtest(con, as_of, progress=progress)
     return {
         "cutoffs": summary["cutoffs"],
-        **{method: {key: round(value, 4 if key.startswith(("mape", "coverage")) else 2) for key, value in figures.items()}
+        **{method: {key: _number(value, 4 if key.startswith(("mape", "coverage")) else 2) for key, value in figures.items()}
            for method, figures in summary.items() if method != "cutoffs"},
     }
 
+
+def known(con: duckdb.DuckDBPyConnection, as_of: date, history: bool = True) -> None:
+    """Refuse a report the books cannot support (books that are a snapshot: metrics.snapshot_limit)."""
+    limit = snapshot_limit(con, as_of, history)
+    if limit:
+        raise InputError(limit)
+
+
+# Reports that need the books' history, not only what is open at the as-of date.
+NEEDS_HISTORY = {"kpis", "autopay", "forecast", "backtest"}
 
 # Each report from the CLI's parsed options; `python -m etl report NAME` offers these names.
 REPORTS = {
@@ -186,6 +200,12 @@ REPORTS = {
     "autopay": lambda con, as_of, args: autopay_report(con, as_of, args.window),
     "forecast": lambda con, as_of, args: forecast_report(con, as_of),
 }
+
+
+def report(con: duckdb.DuckDBPyConnection, name: str, as_of: date, args) -> dict:
+    """The report `name` at `as_of`, refused when the books cannot support it."""
+    known(con, as_of, history=name in NEEDS_HISTORY)
+    return REPORTS[name](con, as_of, args)
 
 
 def rows_of(report_name: str, report: dict) -> list[dict]:
@@ -202,17 +222,46 @@ def rows_of(report_name: str, report: dict) -> list[dict]:
     return [report]
 
 
+# Keys whose values are fractions (0.6133), shown in a table as percentages (61.3 %); CEI is
+# already in percent.
+_FRACTIONS = re.compile(r"^(pct_|adoption_|share_|mape|coverage)|_share$|^bad_debt_ratio$")
+_AMOUNT = re.compile(r"^-?\d+\.\d{2}$")
+
+
+def table_cell(key: str, value) -> str:
+    """A value as a person reads it in a terminal: 12,345.60, 61.3 %, 69.9 %, blank for none."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, list):
+        return "; ".join(map(str, value))
+    if isinstance(value, str) and _AMOUNT.match(value):
+        return f"{Decimal(value):,.2f}"
+    if isinstance(value, float) and key.startswith("mae"):
+        return f"{value:,.2f}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and _FRACTIONS.search(key):
+        return f"{value:.1%}"
+    if key == "cei" and isinstance(value, (int, float)):
+        return f"{value:.1f}%"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
 def render(report_name: str, report: dict, output_format: str) -> str:
     if output_format == "json":
         return json.dumps(report, indent=2)
     frame = pd.DataFrame(rows_of(report_name, report))
     if output_format == "csv":
-        buffer = io.StringIO()
-        frame.to_csv(buffer, index=False)
-        return buffer.getvalue()
+        return exports.csv_text(frame)
+    shown = _table(frame)
     if report_name == "forecast":
         at_risk = pd.DataFrame(report["at_risk_invoices"])
-        return (frame.to_string(index=False)
-                + f"\n\nAt risk (past due, not expected within the 13 weeks): {report['at_risk']} in {len(at_risk)} invoices"
-                + ("\n" + at_risk.to_string(index=False) if len(at_risk) else ""))
-    return frame.to_string(index=False)
+        return (shown + f"\n\nAt risk (past due, not expected within the 13 weeks): "
+                f"{table_cell('at_risk', report['at_risk'])} in {len(at_risk)} invoices"
+                + ("\n" + _table(at_risk) if len(at_risk) else ""))
+    return shown
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return pd.DataFrame({key: [table_cell(key, value) for value in frame[key]] for key in frame.columns}
+                        ).to_string(index=False)

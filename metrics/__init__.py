@@ -44,7 +44,7 @@ from metrics.recurring import (
     recurring_invoices,
     recurring_revenue_summary,
 )
-from metrics.status import companies, database_summary, home_currency, sync_history
+from metrics.status import companies, database_summary, home_currency, snapshot_limit, sync_history
 
 __all__ = [
     "aging_buckets",
@@ -87,5 +87,6 @@ __all__ = [
     "reconciliation_with_source",
     "recurring_invoices",
     "recurring_revenue_summary",
+    "snapshot_limit",
     "sync_history",
 ]

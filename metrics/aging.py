@@ -114,6 +114,16 @@ def aging_by_customer(
     return models.frame(con, "aging_by_customer", params, labels=options.labels)
 
 
+def credit_aging_by_customer(
+    con: duckdb.DuckDBPyConnection, as_of: date, period_days: int = 30, periods: int = 4
+) -> pd.DataFrame:
+    """Each customer's unapplied credit at `as_of` by the bucket of the credit's own date (how
+    QuickBooks' aging report places credits), a column per due-basis label and `total`; unrolled."""
+    options = AgingOptions("due", period_days, periods)
+    params = {"dates": [as_of], "period_days": period_days, "periods": periods}
+    return models.frame(con, "credit_aging_by_customer", params, labels=options.labels)
+
+
 def month_ends(as_of: date, months: int) -> list[date]:
     """`as_of` and the ends of the `months - 1` months before it, oldest first."""
     dates = [as_of]

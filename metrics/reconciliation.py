@@ -1,9 +1,12 @@
-"""Honesty check: ledgerlight's aging against the source's own report.
+"""Honesty check: ledgerlight's aging against the source's own report, like with like.
 
-QuickBooks' A/R Aging nets a customer's unapplied payments and credits into the customer's
-row; ledgerlight lists them apart. So the comparison takes ledgerlight's Current and Total
-less the customer's unapplied credit (where QuickBooks puts them); the other buckets compare
-as they are. Customers are compared unrolled: QuickBooks reports each sub-customer's own row.
+QuickBooks' A/R Aging nets a customer's unapplied payments and credits into the customer's row,
+each in the bucket of its own date (a credit has no due date), and ages journal-entry charges and
+refunds by their date; ledgerlight lists credits apart. So the comparison takes, in each bucket,
+ledgerlight's open items less the customer's credits of that age, and its total less all of the
+customer's credit. Customers are compared unrolled: QuickBooks reports each sub-customer's own row.
+A source that reports item by item (Xero's Aged Receivables by contact) gives each item's due date
+('due:YYYY-MM-DD'), placed here in the due-date bucket ledgerlight's own aging uses.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import duckdb
 import pandas as pd
 
 import models
-from metrics.aging import ZERO, aging_by_customer
+from metrics.aging import ZERO, AgingOptions, aging_by_customer, bucket_labels, credit_aging_by_customer
 
 COMPARED = ["ledgerlight", "source", "difference"]
 
@@ -35,17 +38,29 @@ def reconciliation_with_source(
     """Per customer and bucket (customer_id '' = all customers): ledgerlight's figure, the
     source's, and the difference, at the date of the latest source report on or before `as_of`
     (column report_date). Empty: no source report to compare with."""
-    theirs = models.frame(con, "source_aging_report", {"dates": [as_of], "source": source, "company": company_id})
+    options = AgingOptions()
+    theirs = models.frame(con, "source_aging_report", {"dates": [as_of], "source": source, "company": company_id,
+                                                       "period_days": options.period_days, "periods": options.periods})
     if theirs.empty:
         return pd.DataFrame(columns=["company_id", "report_date", "customer_id", "customer", "bucket", *COMPARED])
-    theirs["bucket"] = theirs["bucket"].map(normalised_bucket)
+    itemised = theirs["bucket_index"].notna().any()  # every bucket is the source's, even one it has nothing in
+    theirs["bucket"] = [options.labels[int(index)] if pd.notna(index) else normalised_bucket(title)
+                        for title, index in zip(theirs["bucket"], theirs.pop("bucket_index"))]
+    theirs = theirs.groupby(["company_id", "report_date", "customer_id", "customer", "bucket"], as_index=False)["amount"].agg(
+        lambda amounts: sum(amounts, start=ZERO))
     report_date = theirs["report_date"].iloc[0]
 
+    keys = ["source", "company_id", "customer_id"]
     ours = aging_by_customer(con, report_date, roll_up=False)
     ours = ours[(ours["source"] == source) & ours["company_id"].isin(theirs["company_id"].unique())]
-    for column in ("current", "total"):
-        ours[column] = ours[column] - ours["unapplied_credit"]
-    buckets = [b for b in theirs["bucket"].unique() if b in ours.columns]
+    credits = credit_aging_by_customer(con, report_date).set_index(keys)
+    labels = bucket_labels()
+    ours = ours.set_index(keys)
+    for label in labels:
+        ours[label] = [amount - credits[label].get(key, ZERO) for key, amount in ours[label].items()]
+    ours["total"] = ours["total"] - ours["unapplied_credit"]
+    ours = ours.reset_index()
+    buckets = [b for b in [*labels, "total"] if b in set(theirs["bucket"]) or itemised]
     per_customer = ours.melt(id_vars=["company_id", "customer_id", "customer"], value_vars=buckets,
                              var_name="bucket", value_name="ledgerlight")
     all_customers = (per_customer.groupby(["company_id", "bucket"], as_index=False)["ledgerlight"]

@@ -19,6 +19,12 @@ abs({{ days_late }}) <= {{ autopay_grace_days }}
 {#- An active recurring client has a recurring invoice dated in this many days up to the date. -#}
 {% set active_recurring_days = 45 %}
 
+{#- The due-date aging bucket of an item so many days past due: 0 = current (not yet due), then one
+    per period of $period_days, the last of $periods open-ended (labels: metrics.aging). -#}
+{% macro due_bucket_index(days_past_due) -%}
+CASE WHEN {{ days_past_due }} <= 0 THEN 0 ELSE least(ceil({{ days_past_due }} / $period_days), $periods) END::INTEGER
+{%- endmacro %}
+
 {#- One column of open A/R per aging bucket, named by its label (labels come from code). -#}
 {% macro bucket_sums(labels) -%}
 {% for label in labels %}

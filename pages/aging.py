@@ -23,8 +23,10 @@ past_due_only = past_due_column.toggle("Past due only", value=False, key="aging_
 min_amount = minimum_column.number_input("Minimum total", min_value=0, value=0, step=100, key="aging_min")
 st.caption(f"As of **{ctx.as_of:%d %B %Y}** · report-date method · amounts in {ctx.home_currency}")
 
-trend = shell.metric("ar_trend", **aging)
-st.plotly_chart(charts.ar_trend(trend, ctx.home_currency), width="stretch")
+if not shell.knows(history=False):
+    st.stop()
+if shell.knows():
+    st.plotly_chart(charts.ar_trend(shell.metric("ar_trend", **aging), ctx.home_currency), width="stretch")
 
 buckets = shell.metric("aging_buckets", **aging)
 for column, row in zip(st.columns(len(buckets)), buckets.itertuples()):

@@ -3,37 +3,53 @@ and what converting them would release. Rosters from payment portals are importe
 
 import streamlit as st
 
+from core.access import ADMIN
 from ui import charts, shell, tables
-from ui.format import days, money, percent, signed_days
+from ui.format import days, money, percent, plain, signed_days
 
 ctx = shell.prepare("Autopay")
 st.title("Autopay")
 st.caption(f"As of **{ctx.as_of:%d %B %Y}** · an invoice counts as autopay when its client was on autopay on the "
            f"invoice date · amounts in {ctx.home_currency}")
 
-with st.expander("Import an autopay roster", icon=":material/upload_file:"):
+
+def import_roster() -> None:
     st.markdown(
         "A CSV or Excel export from your payment portal (ConnectBooster's *Autopay Configurations*, a Stripe "
         "customer export, or a plain sheet): a header row, then one row per customer with **customer** (name or "
         "id) and **autopay** (yes/no), optionally **method** (card/ach/other), **enrolled_on** and "
         "**disabled_on**. The roster is the complete list as of today: clients missing from it are recorded "
-        "as off autopay from today. Unmatched rows are listed, never guessed."
+        "as off autopay from today. Unmatched rows are listed, never guessed. A roster that matches nobody, or "
+        "would take more than half of the clients on autopay off it at once, needs the confirmation below. "
+        f"Limits: {shell.FILE_LIMITS}."
     )
     upload = st.file_uploader("Roster file", type=["csv", "txt", "xlsx"], key="autopay_roster")
     with st.popover("Column names in your file"):
         st.caption("Only for headers ledgerlight does not recognise; leave the rest empty.")
         mapping = {column: st.text_input(column, key=f"autopay_map_{column}").strip()
                    for column in shell.importer("autopay").importer.columns}
+    replace_all = st.checkbox(
+        "Yes, take them off autopay", key="autopay_replace_all",
+        help="A roster that matches no client, or would take more than half of the clients on autopay off it at "
+        "once, is refused unless you confirm here that it is the complete, current roster.")
     if upload is not None and st.button("Import roster", key="autopay_import", type="primary"):
         roster = shell.importer("autopay")
         result = shell.run_source(roster, roster.importer.settings(
-            upload.name, content=upload.getvalue(), mapping={k: v for k, v in mapping.items() if v}))
+            upload.name, content=upload.getvalue(), mapping={k: v for k, v in mapping.items() if v},
+            replace_all=replace_all))
         if result is not None:
-            st.success(result.describe())
+            st.success(plain(result.describe()))
             if result.summary.unmatched:
                 st.warning("These rows matched no customer and were not imported: fix the name or use the customer id.")
                 st.dataframe([vars(row) for row in result.summary.unmatched], hide_index=True)
 
+
+if shell.allowed(ADMIN):
+    with st.expander("Import an autopay roster", icon=":material/upload_file:"):
+        import_roster()
+
+if not shell.knows():
+    st.stop()
 adoption = shell.metric("autopay_adoption").iloc[0]
 split = shell.metric("autopay_status_split")
 speed = split.set_index("autopay_status")

@@ -9,6 +9,8 @@ ctx = shell.prepare("Clients to chase")
 st.title("Clients to chase")
 st.caption(f"As of **{ctx.as_of:%d %B %Y}** · overdue = open invoices past their due date · amounts in {ctx.home_currency}")
 
+if not shell.knows(history=False):
+    st.stop()
 worklist = shell.metric("collections_worklist")
 count, overdue, drifting = st.columns(3)
 count.metric("Clients overdue", f"{len(worklist):,}", help="Clients (sub-customers rolled up) with any invoice past its due date.")

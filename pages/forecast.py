@@ -11,6 +11,8 @@ ctx = shell.prepare("Forecast")
 st.title("Cash forecast and recurring revenue")
 st.caption(f"As of **{ctx.as_of:%d %B %Y}** · amounts in {ctx.home_currency} · invoice-based MRR")
 
+if not shell.knows():
+    st.stop()
 candidates = shell.metric("autopay_what_if_clients")
 names = dict(zip(candidates["customer_id"], candidates["customer"]))
 what_if = st.multiselect(

@@ -134,8 +134,8 @@ def write_sample_book(path: Path) -> Path:
 
 
 def import_roster(db: Path, file: str, content: bytes | None = None, company_id: str | None = None,
-                  mapping: dict | None = None, imported_on: date | None = None):
+                  mapping: dict | None = None, imported_on: date | None = None, replace_all: bool = False):
     """A roster imported through the real pipeline, as `python -m etl import autopay` does; the roster's report."""
     settings = autopay_roster.SOURCE.importer.settings(file, content=content, company_id=company_id,
-                                                       mapping=mapping, on=imported_on)
+                                                       mapping=mapping, on=imported_on, replace_all=replace_all)
     return pipeline.run(db, autopay_roster.SOURCE, settings).summary

@@ -1,3 +1,4 @@
+import re
 from datetime import date
 
 import pytest
@@ -5,17 +6,23 @@ import pytest
 from core.tokens import TokenStore
 from etl import pipeline
 from etl.sources import demo
+from tests import browser as real_browser
 from tests.quickbooks_ledger import running_server
+from tests.xero_ledger import running as running_xero
 
 DEMO_AS_OF = date(2026, 11, 25)
 
 
 @pytest.fixture(scope="session", autouse=True)
-def product_clock():
+def product_clock(tmp_path_factory):
     """Time is an input: the whole suite, and every process it starts, takes DEMO_AS_OF as today,
-    whatever the machine's clock says. A test that needs another day sets LEDGERLIGHT_TODAY itself."""
+    whatever the machine's clock says. A test that needs another day sets LEDGERLIGHT_TODAY itself.
+    Nor does any test read the developer's own .streamlit/secrets.toml (a sign-in set up there
+    would lock the tests out): the secrets files are one that does not exist, unless a test
+    writes its own (STREAMLIT_SECRETS_FILES, which Streamlit and core/settings.py both read)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LEDGERLIGHT_TODAY", DEMO_AS_OF.isoformat())
+        patch.setenv("STREAMLIT_SECRETS_FILES", str(tmp_path_factory.mktemp("secrets") / "none.toml"))
         yield DEMO_AS_OF
 
 
@@ -45,5 +52,25 @@ def big_server(monkeypatch):
 
 
 @pytest.fixture
+def xero_server(monkeypatch):
+    """The Xero look-alike on 127.0.0.1 serving tests/xero_ledger.py's two organisations."""
+    yield from running_xero(monkeypatch)
+
+
+@pytest.fixture
 def store(tmp_path):
     return TokenStore(tmp_path / "tokens")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (tests/browser.py), one per test module."""
+    real_browser.skip_without_chromium()
+    with real_browser.chromium() as launched:
+        yield launched
+
+
+def shown(element) -> str:
+    """What a person reads in an AppTest markdown element: its text without the backslashes
+    that keep names and messages from being read as markdown (ui.format.plain)."""
+    return re.sub(r"\\(.)", r"\1", str(element.value))

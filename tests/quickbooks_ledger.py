@@ -11,6 +11,7 @@ The ledger (report date 2026-11-25):
   plus a voided Acme invoice and a deleted one.
 """
 
+import os
 from datetime import date, datetime, timedelta, timezone
 
 from core.tokens import TokenStore
@@ -75,10 +76,19 @@ def tick(server: QuickBooksServer) -> None:
 def settings_for(server, store: TokenStore, **overrides) -> QuickBooksSettings:
     values = dict(client_id=server.client_id, client_secret=server.client_secret, redirect_uri=server.redirect_uri,
                   realm_id=server.realm_id, environment=server.discovery_url, api_base=server.api_base,
-                  refresh_token="rt-0", company_name="Test MSP", token_folder=store.folder, backoff=0.01)
+                  refresh_token="rt-0", company_name="Test MSP", token_folder=store.folder, backoff=0.01,
+                  throttle_wait=0.05)
     return QuickBooksSettings(**{**values, **overrides})
 
 
 def run_sync(server, store, db, full=False, **overrides):
     """A sync as `python -m etl sync quickbooks` runs it, on the report date."""
     return pipeline.run(db, quickbooks.SOURCE, settings_for(server, store, **overrides), full=full)
+
+
+def cli_environment(server, db) -> dict:
+    """The environment `python -m etl sync quickbooks` needs to sync `server` into `db`."""
+    return {**os.environ, "QBO_CLIENT_ID": server.client_id, "QBO_CLIENT_SECRET": server.client_secret,
+            "QBO_REDIRECT_URI": server.redirect_uri, "QBO_REALM_ID": server.realm_id,
+            "QBO_ENVIRONMENT": server.discovery_url, "QBO_API_BASE": server.api_base,
+            "QBO_REFRESH_TOKEN": "rt-0", "LEDGERLIGHT_DB": str(db), "LEDGERLIGHT_TOKENS": str(db.parent / "tokens")}

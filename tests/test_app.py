@@ -13,7 +13,7 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 from core.db import read_only
 from metrics import aging_buckets, aging_by_customer, ar_summary, collections_worklist, kpis, open_invoices_as_of
-from tests.conftest import DEMO_AS_OF
+from tests.conftest import DEMO_AS_OF, shown
 from ui.format import days, money, percent
 
 
@@ -73,7 +73,7 @@ def test_foreign_database_is_reported_and_not_touched(monkeypatch, tmp_path):
     con.close()
     before = db.read_bytes()
     app = run_app(monkeypatch, db)
-    assert "books.duckdb is a DuckDB file from something else" in app.error[0].value
+    assert "books.duckdb is a DuckDB file from something else" in shown(app.error[0])
     assert not app.metric
     assert db.read_bytes() == before
 
@@ -128,4 +128,4 @@ def test_companies_in_two_home_currencies_are_refused_clearly(monkeypatch, tmp_p
     write_book(db, SAMPLE_CUSTOMERS, company=Company("test", "c2", "Maple MSP", home_currency="CAD"))
     app = run_app(monkeypatch, db)
     assert not app.exception and not app.metric
-    assert app.error[0].value == "the database holds companies in CAD, USD; totals across them would mix currencies"
+    assert shown(app.error[0]) == "the database holds companies in CAD, USD; totals across them would mix currencies"

@@ -72,3 +72,17 @@ def test_no_test_reads_the_wall_clock():
     wall_clock = re.compile(r"date\.today\(|datetime\.(now|utcnow|today)\(|time\.time\(")
     readers = [relative(path) for path in python_files("tests") if wall_clock.search(path.read_text())]
     assert readers == []
+
+
+def test_the_dashboard_names_the_actor_of_every_write():
+    """A pipeline call that names no actor acts as the machine's own user, an admin: right for the
+    command line and cron, never for the dashboard, whose user may be a viewer (core/access.py)."""
+    calls = [
+        (relative(path), node.lineno, any(keyword.arg == "actor" for keyword in node.keywords))
+        for path in [ROOT / "app.py", *python_files("ui", "pages")]
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name) and node.func.value.id == "pipeline"
+        and node.func.attr in ("run", "write", "infer_autopay")
+    ]
+    assert calls and [call for call in calls if not call[2]] == []

@@ -1,14 +1,22 @@
 """Autopay roster imports: real CSV and Excel files, header variants, matching, dated history,
-and failed imports that change nothing (library and CLI)."""
+and failed imports that change nothing (library and CLI), down to every case issue 11 measured
+on the demo company."""
 
+import hashlib
+import shutil
 from datetime import date, datetime
+from io import BytesIO
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
 
-from etl.sources.autopay_roster import RosterError, normalised_name, read_roster
 from core.db import read_only
+from etl.cli import main
+from etl.sources.autopay_roster import RosterError, normalised_name, read_roster
+from metrics import autopay_status_as_of
 from tests.books import import_roster, write_book
+from tests.conftest import DEMO_AS_OF
 from tests.test_cli import etl
 
 CUSTOMERS = [
@@ -187,3 +195,140 @@ def test_cli_import_with_a_column_mapping_then_a_failed_import(db, tmp_path):
     assert failed.stderr.splitlines() == [
         "error: bad.csv row 2, column 'enrolled_on': 'next week' is not a date: write it as YYYY-MM-DD (or M/D/YYYY)"]
     assert history(db) == before
+
+
+# --- issue 11: every bad roster refused on the demo (50 clients enrolled), the file unchanged -----
+
+
+@pytest.fixture
+def demo_copy(demo_db, tmp_path):
+    copy = tmp_path / "demo.duckdb"
+    shutil.copy(demo_db, copy)
+    return copy
+
+
+def digest(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def on_autopay(db, provenance="imported") -> list[str]:
+    """The clients on autopay today by a roster (the demo's stand for one), or by any `provenance`
+    (None: inferred from payments too)."""
+    with read_only(db) as con:
+        status = autopay_status_as_of(con, DEMO_AS_OF)
+        names = dict(con.execute("SELECT customer_id, name FROM customers").fetchall())
+    chosen = status["on_autopay"] & (status["provenance"] == provenance if provenance else True)
+    return sorted(names[customer_id] for customer_id in status.loc[chosen, "customer_id"])
+
+
+def roster_of(names, flag="yes") -> bytes:
+    return ("customer,autopay\n" + "".join(f'"{name}",{flag}\n' for name in names)).encode()
+
+
+def formula_workbook(names) -> bytes:
+    book = Workbook()
+    book.active.append(["customer", "autopay"])
+    for name in names:
+        book.active.append([name, '=IF(TRUE,"yes","no")'])  # saved by a tool that never calculates
+    buffer = BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+ISSUE_11 = [
+    ("nobody.csv", lambda names: b"customer,autopay\nNobody Ltd,yes\nNo One Inc,no\n",
+     "nobody.csv: none of its 2 rows matches a customer of Northwind Managed IT (demo) (row 2: 'Nobody Ltd'): "
+     "is it this company's roster?"),
+    ("all-off.csv", lambda names: roster_of(names, "no"),
+     "all-off.csv would take 50 of the 50 clients on autopay off it at once (more than half;"),
+    ("open-quote.csv", lambda names: b'customer,autopay\n"' + names[0].encode() + b',yes\n' + roster_of(names[1:])[17:],
+     "open-quote.csv row 2: a quote (\") opened in this row is never closed"),
+    ("formulas.xlsx", formula_workbook, "formulas.xlsx row 2, column B: a formula (=IF(TRUE,\"yes\",\"no\")) that Excel "
+                                        "never calculated"),
+    ("long-cell.csv", lambda names: roster_of(names) + b'"' + b"A" * 200_000 + b'",yes\n',
+     "long-cell.csv row 52: a cell is longer than 10,000 characters, the limit"),
+    ("twice.csv", lambda names: roster_of(names).replace(b"customer,autopay", b"customer,autopay,Customer"),
+     "twice.csv row 1 has 2 columns named 'customer' (A, C): rename or delete all but one"),
+    ("synonyms.csv", lambda names: roster_of(names).replace(b"customer,autopay", b"customer,autopay,Client Name"),
+     "synonyms.csv row 1: 'customer' (A) and 'Client Name' (C) could each be the customer column"),
+    ("blank.csv", lambda names: roster_of(names[:1], ""),
+     "blank.csv row 2, column 'autopay': is empty: write yes or no"),
+    ("2099.csv", lambda names: f"customer,autopay,enrolled_on\n{names[0]},yes,2099-01-01\n".encode(),
+     "2099.csv row 2, column 'enrolled_on': 2099-01-01 is outside the dates ledgerlight accepts (1980-01-01 to "
+     "2028-11-25): check the year"),
+    ("0001.csv", lambda names: f"customer,autopay,enrolled_on\n{names[0]},yes,0001-01-01\n".encode(),
+     "0001.csv row 2, column 'enrolled_on': 0001-01-01 is outside the dates ledgerlight accepts"),
+    ("nul.csv", lambda names: roster_of(names).replace(b",yes\n", b",y\x00es\n", 1),
+     "nul.csv row 2, column B: holds a NUL character (byte 0)"),
+]
+
+
+@pytest.mark.parametrize("name, content, message", ISSUE_11, ids=[case[0] for case in ISSUE_11])
+def test_issue_11_rosters_are_refused_and_the_file_is_unchanged(demo_copy, name, content, message):
+    enrolled = on_autopay(demo_copy)
+    assert len(enrolled) == 50
+    before = digest(demo_copy)
+    with pytest.raises(RosterError) as refused:
+        import_roster(demo_copy, name, content=content(enrolled))
+    assert str(refused.value).startswith(message)
+    assert digest(demo_copy) == before  # byte for byte: not even a run record
+
+
+def test_a_200_mb_roster_is_refused_before_it_is_read(demo_copy, tmp_path):
+    huge = tmp_path / "huge.csv"
+    with huge.open("wb") as handle:
+        handle.truncate(200 * 1024 * 1024)
+    before = digest(demo_copy)
+    failed = etl("import", "autopay", str(huge), "--db", str(demo_copy))
+    assert failed.returncode == 2
+    assert failed.stderr.startswith("error: huge.csv is 200.0 MB; ledgerlight reads files of at most 20 MB")
+    assert digest(demo_copy) == before
+
+
+def test_a_roster_that_matches_nobody_needs_replace_all_on_the_cli(demo_copy, tmp_path):
+    roster = tmp_path / "wrong-company.csv"
+    roster.write_bytes(b"customer,autopay\nNobody Ltd,yes\n")
+    before = digest(demo_copy)
+    refused = etl("import", "autopay", str(roster), "--db", str(demo_copy))
+    assert (refused.returncode, digest(demo_copy)) == (2, before)
+    assert "confirm with --replace-all" in refused.stderr and "Traceback" not in refused.stderr
+    confirmed = etl("import", "autopay", str(roster), "--db", str(demo_copy), "--replace-all")
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert confirmed.stdout.startswith("wrong-company.csv: 0 customers matched, 1 rows unmatched; 0 autopay periods opened")
+    assert len(on_autopay(demo_copy)) == 50  # the demo's own periods are not the roster's to close
+
+
+def test_taking_most_clients_off_autopay_needs_confirmation(demo_copy):
+    enrolled = on_autopay(demo_copy)
+    import_roster(demo_copy, "all.csv", content=roster_of(enrolled))  # the portal's complete roster
+    assert on_autopay(demo_copy) == enrolled
+    everyone = len(on_autopay(demo_copy, provenance=None))  # and those the payments show (inferred)
+    going = everyone // 2 + 1  # a file cut short: more than half of them would go
+    kept = enrolled[:50 - going]
+    with pytest.raises(RosterError, match=f"short.csv would take {going} of the {everyone} clients on autopay off it"):
+        import_roster(demo_copy, "short.csv", content=roster_of(kept))
+    assert on_autopay(demo_copy) == enrolled
+    half = enrolled[:50 - everyone // 2]  # exactly half may go without asking
+    import_roster(demo_copy, "fewer.csv", content=roster_of(half))
+    assert on_autopay(demo_copy) == half
+    assert import_roster(demo_copy, "short.csv", content=roster_of(kept), replace_all=True).left_roster
+    assert on_autopay(demo_copy) == kept
+
+
+def test_cr_only_line_endings_import_like_any_other(demo_copy, tmp_path):
+    enrolled = on_autopay(demo_copy)
+    mac = import_roster(demo_copy, "mac.csv", content=roster_of(enrolled).replace(b"\n", b"\r"))
+    assert (len(mac.matched), mac.unmatched) == (50, [])
+    assert on_autopay(demo_copy) == enrolled
+
+
+def test_the_cli_lists_every_problem_one_a_line(db, tmp_path, capsys):
+    bad = write_csv(tmp_path, "customer,autopay,enrolled_on\nAcme Dental,perhaps,2026-01-01\nCedar CPA,,2099-01-01\n")
+    assert main(["import", "autopay", str(bad), "--db", str(db)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: roster.csv row 2, column 'autopay': 'perhaps' is not a yes/no: use yes/no, true/false, 1/0 or "
+        "enabled/disabled (and 2 more problems)",
+        "  roster.csv row 3, column 'autopay': is empty: write yes or no",
+        "  roster.csv row 3, column 'enrolled_on': 2099-01-01 is outside the dates ledgerlight accepts (1980-01-01 "
+        "to 2028-11-25): check the year",
+    ]

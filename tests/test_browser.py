@@ -1,79 +1,23 @@
 """End to end: `streamlit run app.py` on a loopback port, read by headless Chromium."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
+import shutil
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from core.db import read_only
 from metrics import ar_summary
+from tests.browser import ARTIFACTS, ROOT, serving, skip_without_chromium, wait_until_the_script_has_run
 from tests.conftest import DEMO_AS_OF
 from ui.format import money
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent / "artifacts"
-ROOT = Path(__file__).resolve().parent.parent
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+skip_without_chromium()
 
 
 @pytest.fixture(scope="module")
 def dashboard(demo_db):
-    port = free_port()
-    env = {**os.environ, "LEDGERLIGHT_DB": str(demo_db), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
-         f"--server.port={port}", "--server.address=127.0.0.1"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("streamlit did not start:\n" + server.stdout.read1().decode())
-                time.sleep(0.3)
+    with serving(demo_db) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
-        yield chromium
-        chromium.close()
-
-
-def wait_until_the_script_has_run(page) -> None:
-    """Streamlit shows a running indicator in its header until the page script finishes."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')?.innerText.includes('Stop')", timeout=60_000)
 
 
 def test_overview_in_a_real_browser(dashboard, browser, demo_db):
@@ -108,4 +52,50 @@ def test_a_bookmarked_page_url_keeps_the_sidebar_and_banner(dashboard, browser, 
     expect(page.get_by_text("Demo data.")).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"{path.strip('/')}.png", full_page=True)
+    page.close()
+
+
+@pytest.fixture
+def writable_dashboard(demo_db, tmp_path):
+    """The app on a copy of the demo, for tests that import into it."""
+    copy = tmp_path / "demo.duckdb"
+    shutil.copy(demo_db, copy)
+    with serving(copy) as url:
+        yield url, copy
+
+
+def test_uploads_a_sweeping_roster_only_when_confirmed_then_books_from_files(writable_dashboard, browser, tmp_path):
+    url, db = writable_dashboard
+    with read_only(db) as con:
+        enrolled = con.execute("SELECT name FROM customers JOIN autopay_enrollments USING (source, company_id, "
+                               "customer_id) WHERE valid_to IS NULL AND status = 'enabled'").fetchall()
+    roster = tmp_path / "everyone-off.csv"
+    roster.write_text("customer,autopay\n" + "".join(f'"{name}",no\n' for (name,) in enrolled))
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url + "/autopay")
+    page.get_by_text("Import an autopay roster").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(roster))
+    # Each step waits for the page to finish drawing: a click while the previous run still reads the
+    # database would have the import's write refused by DuckDB in the same process (see the report).
+    wait_until_the_script_has_run(page)
+    page.get_by_role("button", name="Import roster").click()
+    expect(page.get_by_text("Nothing was written: everyone-off.csv would take")).to_be_visible(timeout=60_000)
+    page.get_by_text("Yes, take them off autopay").click()
+    wait_until_the_script_has_run(page)
+    page.get_by_role("button", name="Import roster").click()
+    expect(page.get_by_text("everyone-off.csv: 50 customers matched")).to_be_visible(timeout=60_000)
+
+    page.goto(url + "/data_sync")
+    page.get_by_role("heading", name="Books from exported files").wait_for(timeout=60_000)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        str(ROOT / "tests" / "fixtures" / "files" / "qbd_open_invoices.csv"))
+    wait_until_the_script_has_run(page)
+    page.get_by_role("button", name="Import files").click()
+    expect(page.get_by_text("a snapshot of 31 March 2026: the aging is known at that date only")).to_be_visible(timeout=60_000)
+    page.goto(url)
+    expect(page.get_by_text("The books of Harbor IT Services are a snapshot")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Demo data.")).to_have_count(0)  # the imported books replaced the demo
+    wait_until_the_script_has_run(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "snapshot-overview.png", full_page=True)
     page.close()

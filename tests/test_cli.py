@@ -7,6 +7,8 @@ from pathlib import Path
 
 import duckdb
 
+from core.schema import SCHEMA_VERSION
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,7 +31,7 @@ def test_demo_then_info_json(tmp_path):
     info = etl("info", "--db", str(db), "--format", "json")
     assert info.returncode == 0, info.stderr
     summary = json.loads(info.stdout)
-    assert summary["schema_version"] == 4
+    assert summary["schema_version"] == SCHEMA_VERSION
     (company,) = summary["companies"]
     assert (company["source"], company["company_id"], company["data_through"]) == ("demo", "demo-msp", "2026-11-25")
     assert company["counts"]["customers"] >= 12
@@ -54,7 +56,7 @@ def test_foreign_file_is_refused_with_exit_2(tmp_path):
     duckdb.connect(str(db)).execute("CREATE TABLE t (x INTEGER)").close()
     result = etl("info", "--db", str(db))
     assert result.returncode == 2
-    assert result.stderr.startswith(f"error: {db} is a DuckDB file from something else (tables: t)")
+    assert result.stderr.startswith(f"error: {db} is a DuckDB file from something else (it holds t)")
 
 
 def test_a_reader_that_goes_away_gets_no_traceback(demo_db):

@@ -11,13 +11,14 @@ import pandas as pd
 import pytest
 
 from core.db import read_only
-from core.errors import BooksError, SyncError
+from core.errors import BooksError, InputError, SyncError
 from core.schema import MANUAL_ORIGIN
 from etl import pipeline
 from etl.batch import Batch
-from etl.sources import autopay_roster, demo, ibm_sample, quickbooks, tables
+from etl.sources import autopay_roster, demo, files, ibm_sample, quickbooks, tables
 from tests.books import TEST_COMPANY, customers_frame, import_roster, load_books
 from tests.conftest import DEMO_AS_OF, build_demo
+from tests.test_files import FIXTURES
 from tests.test_public_data import SAMPLE
 from tests.quickbooks_ledger import run_sync, settings_for, tick
 
@@ -120,10 +121,9 @@ def test_an_import_of_the_sample_keeps_the_quickbooks_company(books_beside_quick
                                      lambda: pipeline.run(db, ibm_sample.SOURCE, SAMPLE))
 
 
-def test_a_demo_rebuild_keeps_its_roster_its_manual_period_and_the_other_company(tmp_path):
+def test_a_demo_rebuild_keeps_its_roster_and_its_manual_period(tmp_path):
     db = tmp_path / "demo.duckdb"
-    pipeline.run(db, ibm_sample.SOURCE, SAMPLE)
-    build_demo(db, clients=8, months=6)  # beside real books only when built after them
+    build_demo(db, clients=8, months=6)
     company = demo.demo_company(DEMO_AS_OF)
     with read_only(db) as con:
         first, second = [name for (name,) in con.execute(
@@ -143,6 +143,20 @@ def test_the_first_real_books_remove_the_demo_and_nothing_else(tmp_path):
     assert count(db, "SELECT count(*) FROM companies") == 1  # the sample's: the demo gave way
     assert count(db, "SELECT count(*) FROM invoices WHERE source = 'demo'") == 0
     assert count(db, "SELECT count(*) FROM invoices") == 2466
+
+
+def test_the_demo_is_never_built_beside_real_books(books_beside_quickbooks):
+    db, qbo, _ = books_beside_quickbooks
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    with pytest.raises(InputError, match=f"holds real books \\('IBM A/R sample' \\(file\\), '{qbo.name}' \\(quickbooks\\)\\); "
+                                         "the demo would be added beside them") as refused:
+        build_demo(db, clients=5, months=3)
+    assert f"python -m etl demo --db {tmp_demo_name(db)}" in str(refused.value)
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def tmp_demo_name(db):
+    return db.with_name(f"{db.stem}-demo.duckdb")
 
 
 def test_a_batch_read_before_another_run_finished_is_refused(tmp_path):
@@ -177,3 +191,11 @@ def test_a_bad_file_is_not_even_a_run(tmp_path):
     with pytest.raises(autopay_roster.RosterError):
         import_roster(db, str(bad))
     assert count(db, "SELECT count(*) FROM sync_runs") == 1  # the load that made the books
+
+
+def test_an_import_of_exported_files_keeps_the_other_companies_their_roster_and_manual_period(books_beside_quickbooks):
+    db, _, _ = books_beside_quickbooks
+    exported = files.SOURCE.importer.settings([str(FIXTURES / "qbd_customer_balance_detail.csv")], on=date(2026, 3, 31))
+    company = files.company(exported, pd.DataFrame(columns=["source", "company_id"]))
+    assert_only_its_own_rows_changed(db, files.SOURCE, company, lambda: pipeline.run(db, files.SOURCE, exported))
+    assert count(db, "SELECT count(*) FROM invoices WHERE source = 'files'") == 7  # 1006 is voided: 0.00

@@ -1,4 +1,7 @@
-"""The QuickBooks Online test server, driven by the real intuitlib and python-quickbooks clients."""
+"""The QuickBooks Online test server, driven by the real intuitlib and python-quickbooks clients.
+
+Each shape follows an Intuit document or sample; tests/fixtures/quickbooks/NOTES.md (cited as §n)
+quotes them and names their source."""
 
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -10,10 +13,14 @@ from intuitlib.exceptions import AuthClientError
 from quickbooks import QuickBooks
 from quickbooks.exceptions import (AuthorizationException, QuickbooksException, SevereException,
                                    ValidationException)
+from quickbooks.objects.company_info import CompanyInfo
 from quickbooks.objects.customer import Customer
 from quickbooks.objects.invoice import Invoice
+from quickbooks.objects.preferences import Preferences
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
-from tests.qbo_server import QuickBooksServer
+from tests.qbo_server import ACCOUNTS_RECEIVABLE, CHECKING, CREDIT_CARD, QuickBooksServer
 
 D = Decimal
 NOW = datetime(2026, 11, 25, 18, 0, tzinfo=timezone.utc)   # 10:00 in the company's Pacific time
@@ -52,6 +59,15 @@ def raw(server, method, path, headers=None, **kwargs):
 def raw_query(server, text):
     return raw(server, "POST", "query", headers={"Content-Type": "application/text"},
                params={"minorversion": 75}, data=text)
+
+
+def one(qb, entity, record_id):
+    (row,) = qb.query(f"SELECT * FROM {entity} WHERE Id = '{record_id}'")["QueryResponse"][entity]
+    return row
+
+
+def link_types(payment):
+    return [link["TxnType"] for line in payment["Line"] for link in line["LinkedTxn"]]
 
 
 # ---- OAuth ------------------------------------------------------------------------------------------
@@ -345,12 +361,13 @@ def test_aged_receivables_worked_by_hand(server):
     assert [c["ColTitle"] for c in report["Columns"]["Column"]] == \
         ["", "Current", "1 - 30", "31 - 60", "61 - 90", "91 and over", "Total"]
     assert report_rows(report) == {
-        # 100.00 - 40.00 paid by the report date = 60.00 in 31-60; the 20.00 unapplied in Current.
-        "Acme": ["-20.00", "", "60.00", "", "", "40.00"],
+        # 100.00 - 40.00 paid by the report date = 60.00 in 31-60; the 20.00 unapplied, received
+        # 11-20, is 5 days old: 1-30 (a credit is aged from its own date).
+        "Acme": ["", "-20.00", "60.00", "", "", "40.00"],
         "Acme West": ["80.00", "", "", "", "", "80.00"],
-        "Total Acme": ["60.00", "0.00", "60.00", "0.00", "0.00", "120.00"],
+        "Total Acme": ["80.00", "-20.00", "60.00", "0.00", "0.00", "120.00"],
         "Maple": ["", "", "", "", "150.00", "150.00"],    # 200.00 CAD x 0.75
-        "TOTAL": ["60.00", "0.00", "60.00", "0.00", "150.00", "270.00"],
+        "TOTAL": ["80.00", "-20.00", "60.00", "0.00", "150.00", "270.00"],
     }
     assert report["Rows"]["Row"][0]["type"] == "Section"
     assert report["Rows"]["Row"][-1]["group"] == "GrandTotal"
@@ -441,3 +458,442 @@ def test_fail_next_rejects_unknown_names(server):
         server.fail_next("queries", "401")
     with pytest.raises(ValueError):
         server.fail_next("query", "500")
+
+
+# ---- every A/R shape of real books (NOTES.md) ------------------------------------------------------------
+
+AR = {"value": ACCOUNTS_RECEIVABLE, "name": "Accounts Receivable (A/R)"}
+
+
+def test_journal_entry_lines_on_ar_are_charges_and_credits(server):
+    """API reference, JournalEntry: an A/R line names its customer in Entity {Type, EntityRef};
+    API reference, Payment: a Payment line may link a JournalEntry (§1, §2)."""
+    acme = server.add_customer("Acme")
+    invoice = server.add_invoice(acme, date(2026, 10, 1), "100.00", due_date=date(2026, 10, 31))
+    fee = server.add_journal_charge(acme, date(2026, 11, 1), "25.00", doc_number="JE-1")         # a late fee
+    goodwill = server.add_journal_credit(acme, date(2026, 11, 2), "15.00", doc_number="JE-2")
+    cheque = server.add_payment(acme, date(2026, 11, 10), "130.00", {invoice: "100.00", ("JournalEntry", fee): "25.00"})
+    qb = connect(server)
+
+    journal = one(qb, "JournalEntry", fee)
+    assert journal["Line"][0]["JournalEntryLineDetail"] == {
+        "PostingType": "Debit", "AccountRef": AR, "Entity": {"Type": "Customer", "EntityRef": {"value": acme, "name": "Acme"}}}
+    assert journal["Line"][1]["JournalEntryLineDetail"] == {"PostingType": "Credit",
+                                                            "AccountRef": {"value": "79", "name": "Services"}}
+    assert (journal["DocNumber"], journal["TotalAmt"], journal["SyncToken"]) == ("JE-1", D("25"), "1")
+    assert journal["LinkedTxn"] == [{"TxnId": cheque, "TxnType": "Payment"}]
+    payment = one(qb, "Payment", cheque)
+    assert link_types(payment) == ["Invoice", "JournalEntry"]
+    assert payment["UnappliedAmt"] == D("5")                      # 130.00 - 100.00 - 25.00
+    assert one(qb, "Customer", acme)["Balance"] == D("-20")        # 5.00 unapplied + 15.00 credited by JE-2
+
+    later = server.add_invoice(acme, date(2026, 11, 15), "40.00")
+    application = server.add_payment(acme, date(2026, 11, 16), "0", {later: "15.00", ("JournalEntry", goodwill): "15.00"})
+    assert (one(qb, "Payment", application)["UnappliedAmt"], one(qb, "Invoice", later)["Balance"]) == (D("0"), D("25"))
+    assert one(qb, "Customer", acme)["Balance"] == D("20")         # 40.00 - 15.00 applied - 5.00 unapplied
+    assert [row["Id"] for row in qb.query("SELECT * FROM JournalEntry")["QueryResponse"]["JournalEntry"]] == [fee, goodwill]
+
+
+def test_journal_entries_are_refused_as_qbo_refuses_them(server):
+    """API reference, JournalEntry business rules: debits equal credits, an A/R line needs a customer."""
+    acme, other = server.add_customer("Acme"), server.add_customer("Other")
+    with pytest.raises(ValueError, match="must be equal"):
+        server.add_journal_entry(date(2026, 11, 1), [("Debit", ACCOUNTS_RECEIVABLE, "10", acme), ("Credit", "79", "9")])
+    with pytest.raises(ValueError, match="needs a customer"):
+        server.add_journal_entry(date(2026, 11, 1), [("Debit", ACCOUNTS_RECEIVABLE, "10"), ("Credit", "79", "10")])
+    fee = server.add_journal_charge(acme, date(2026, 11, 1), "10.00")
+    with pytest.raises(ValueError, match="another customer"):
+        server.add_payment(other, date(2026, 11, 2), "10.00", {("JournalEntry", fee): "10.00"})
+    with pytest.raises(ValueError, match="cannot link"):
+        server.add_payment(acme, date(2026, 11, 2), "10.00", {("RefundReceipt", fee): "10.00"})
+
+
+def test_bad_debt_written_off_by_journal_entry(server):
+    """A write-off by journal entry: Credit A/R for the customer, Debit an Expense account of
+    AccountSubType BadDebts (Finance.xsd), applied to the invoice by a 0.00 Payment (§2)."""
+    dormant = server.add_customer("Dormant Co")
+    invoice = server.add_invoice(dormant, date(2026, 5, 2), "80.00", due_date=date(2026, 6, 1))
+    bad_debts = server.add_account("Bad debts", "Expense", "BadDebts")
+    journal, payment = server.write_off(dormant, date(2026, 11, 20), "80.00", bad_debt_account_id=bad_debts,
+                                        invoice_id=invoice)
+    qb = connect(server)
+
+    lines = [(line["JournalEntryLineDetail"]["PostingType"], line["JournalEntryLineDetail"]["AccountRef"]["value"],
+              line["Amount"]) for line in one(qb, "JournalEntry", journal)["Line"]]
+    assert lines == [("Debit", bad_debts, D("80")), ("Credit", ACCOUNTS_RECEIVABLE, D("80"))]
+    account = one(qb, "Account", bad_debts)
+    assert (account["AccountType"], account["AccountSubType"], account["Classification"]) == ("Expense", "BadDebts", "Expense")
+    application = one(qb, "Payment", payment)
+    assert (application["TotalAmt"], application["UnappliedAmt"], link_types(application)) == \
+        (D("0"), D("0"), ["Invoice", "JournalEntry"])
+    assert (one(qb, "Invoice", invoice)["Balance"], one(qb, "Customer", dormant)["Balance"]) == (D("0"), D("0"))
+    (receivable,) = qb.query("SELECT * FROM Account WHERE AccountType = 'Accounts Receivable'")["QueryResponse"]["Account"]
+    assert (receivable["Id"], receivable["AccountSubType"], receivable["CurrentBalance"]) == (ACCOUNTS_RECEIVABLE, "AccountsReceivable", D("0"))
+    # The day before the write-off the 80.00 is 171 days past due (2026-06-01 to 2026-11-19).
+    before = qb.get_report("AgedReceivables", {"report_date": "2026-11-19"})
+    assert report_rows(before)["Dormant Co"] == ["", "", "", "", "80.00", "80.00"]
+    assert qb.get_report("AgedReceivables", {"report_date": "2026-11-25"})["Rows"] == {}
+
+
+def test_a_deposit_line_on_ar_pays_two_invoices_through_a_zero_payment(server):
+    """API reference, Deposit: a DepositLineDetail line with an Entity (the customer); on the A/R
+    account it is money received. A 0.00 Payment links it (TxnLineId: "Required for Deposit") and
+    the two invoices it pays (§4)."""
+    server.credit_aging = "current"  # the deposit apart from the invoices it will pay, in Current
+    acme = server.add_customer("Acme")
+    first = server.add_invoice(acme, date(2026, 10, 1), "50.00", due_date=date(2026, 10, 31))
+    second = server.add_invoice(acme, date(2026, 10, 15), "25.00", due_date=date(2026, 11, 14))
+    deposit = server.add_customer_deposit(acme, date(2026, 11, 12), "75.00")
+    qb = connect(server)
+
+    body = one(qb, "Deposit", deposit)
+    assert (body["TotalAmt"], body["DepositToAccountRef"]["value"]) == (D("75"), CHECKING)
+    assert body["Line"] == [{"Id": "1", "LineNum": 1, "Amount": D("75"), "DetailType": "DepositLineDetail",
+                             "DepositLineDetail": {"AccountRef": AR,
+                                                   "Entity": {"value": acme, "name": "Acme", "type": "CUSTOMER"}}}]
+    # Unapplied, QBO shows both invoices open (25 and 11 days late) and the deposit as Acme's credit.
+    assert one(qb, "Customer", acme)["Balance"] == D("0")
+    assert report_rows(qb.get_report("AgedReceivables", {"report_date": "2026-11-25"}))["Acme"] == \
+        ["-75.00", "75.00", "", "", "", "0.00"]
+
+    payment = server.add_payment(acme, date(2026, 11, 12), "0", {first: "50.00", second: "25.00", ("Deposit", deposit): "75.00"})
+    body = one(qb, "Payment", payment)
+    assert (body["TotalAmt"], body["UnappliedAmt"], link_types(body)) == (D("0"), D("0"), ["Invoice", "Invoice", "Deposit"])
+    assert body["Line"][2] == {"Amount": D("75"), "LinkedTxn": [{"TxnId": deposit, "TxnType": "Deposit", "TxnLineId": "1"}]}
+    assert [one(qb, "Invoice", i)["Balance"] for i in (first, second)] == [D("0"), D("0")]
+    assert qb.get_report("AgedReceivables", {"report_date": "2026-11-25"})["Rows"] == {}
+
+
+def test_credit_refunded_by_cheque_expense_and_a_credit_card_credit(server):
+    """Intuit help, 'Record a refund for an overpayment or credit': an Expense or Cheque to the
+    customer on A/R, linked to the credit by Receive payment; API reference, Payment: TxnType Check,
+    Expense, CreditCardCredit (§1, §5)."""
+    acme = server.add_customer("Acme")
+    overpaid = server.add_payment(acme, date(2026, 11, 1), "15.00")       # nothing to pay: 15.00 credit
+    cheque, linked = server.refund_credit(acme, date(2026, 11, 3), "15.00", ("Payment", overpaid))
+    memo = server.add_credit_memo(acme, date(2026, 11, 4), "20.00")
+    expense, application = server.refund_credit(acme, date(2026, 11, 5), "20.00", ("CreditMemo", memo), kind="Expense")
+    invoice = server.add_invoice(acme, date(2026, 11, 6), "30.00")
+    card_credit = server.add_refund(acme, date(2026, 11, 7), "10.00", kind="CreditCardCredit")
+    card_payment = server.add_payment(acme, date(2026, 11, 8), "20.00", {invoice: "30.00", ("CreditCardCredit", card_credit): "10.00"})
+    qb = connect(server)
+
+    check = one(qb, "Purchase", cheque)
+    assert (check["PaymentType"], "Credit" in check, check["AccountRef"]["value"], check["TotalAmt"]) == ("Check", False, CHECKING, D("15"))
+    assert check["EntityRef"] == {"value": acme, "name": "Acme", "type": "Customer"}
+    assert check["Line"][0]["AccountBasedExpenseLineDetail"]["AccountRef"] == AR
+    assert check["Line"][0]["AccountBasedExpenseLineDetail"]["CustomerRef"] == {"value": acme, "name": "Acme"}
+    assert check["LinkedTxn"] == [{"TxnId": overpaid, "TxnType": "Payment"}]
+    assert one(qb, "Purchase", expense)["PaymentType"] == "Cash"
+    card = one(qb, "Purchase", card_credit)
+    assert (card["PaymentType"], card["Credit"], card["AccountRef"]["value"]) == ("CreditCard", True, CREDIT_CARD)
+
+    refunded = one(qb, "Payment", linked)
+    assert (linked, refunded["TotalAmt"], refunded["UnappliedAmt"], refunded["SyncToken"]) == (overpaid, D("15"), D("0"), "1")
+    assert refunded["Line"] == [{"Amount": D("15"), "LinkedTxn": [{"TxnId": cheque, "TxnType": "Check"}]}]
+    assert link_types(one(qb, "Payment", application)) == ["Expense", "CreditMemo"]
+    assert one(qb, "CreditMemo", memo)["RemainingCredit"] == D("0")
+    assert one(qb, "Payment", card_payment)["UnappliedAmt"] == D("0")      # 20.00 - 30.00 + 10.00
+    assert (one(qb, "Invoice", invoice)["Balance"], one(qb, "Customer", acme)["Balance"]) == (D("0"), D("0"))
+    with pytest.raises(ValueError, match="linked as Check"):
+        server.add_payment(acme, date(2026, 11, 9), "0", {("Expense", cheque): "1.00"})
+
+
+def test_a_refund_receipt_never_touches_ar(server):
+    """API reference, RefundReceipt: a refund of a sale, paid from DepositToAccountRef; it has no A/R
+    line and no Payment links it (§6)."""
+    acme = server.add_customer("Acme")
+    visa = server.add_payment_method("Visa", "CREDIT_CARD")
+    server.add_invoice(acme, date(2026, 11, 1), "100.00", due_date=date(2026, 12, 1))
+    receipt = server.add_refund_receipt(acme, date(2026, 11, 10), "40.00", method_id=visa)
+    qb = connect(server)
+
+    body = one(qb, "RefundReceipt", receipt)
+    assert (body["TotalAmt"], body["Balance"], body["DepositToAccountRef"]["value"], body["PaymentMethodRef"]["value"]) == \
+        (D("40"), D("0"), CHECKING, visa)
+    assert body["CustomerRef"] == {"value": acme, "name": "Acme"}
+    assert one(qb, "Customer", acme)["Balance"] == D("100")
+    assert report_rows(qb.get_report("AgedReceivables", {"report_date": "2026-11-25"}))["Acme"] == \
+        ["100.00", "", "", "", "", "100.00"]
+
+
+def test_an_invoice_deposit_leaves_only_the_balance_owing(server):
+    """API reference, Invoice: Deposit, "the deposit made towards this invoice" (§3)."""
+    acme = server.add_customer("Acme")
+    invoice = server.add_invoice(acme, date(2026, 11, 1), "52.00", deposit="12.00", due_date=date(2026, 11, 30))
+    qb = connect(server)
+
+    body = one(qb, "Invoice", invoice)
+    assert (body["TotalAmt"], body["Deposit"], body["Balance"], body["DepositToAccountRef"]["value"]) == \
+        (D("52"), D("12"), D("40"), CHECKING)
+    assert one(qb, "Customer", acme)["Balance"] == D("40")
+    with pytest.raises(ValueError):
+        server.add_payment(acme, date(2026, 11, 20), "41.00", {invoice: "41.00"})
+    server.add_payment(acme, date(2026, 11, 20), "40.00", {invoice: "40.00"})
+    assert (one(qb, "Invoice", invoice)["Balance"], one(qb, "Customer", acme)["Balance"]) == (D("0"), D("0"))
+    assert one(qb, "Invoice", server.add_invoice(acme, date(2026, 11, 2), "9.00"))["Deposit"] == D("0")
+
+
+def test_voids_zero_amounts_unlink_payments_and_prepend_voided(server):
+    """API reference, Invoice "Void an invoice" and Payment "Void a payment": amounts zeroed, "Voided"
+    prepended to PrivateNote; Intuit's 2016 void sample: lines kept at 0, LinkedTxn []; quickbooks-ruby's
+    recorded payment void: TotalAmt 0, no Line (§7). A note alone does not void."""
+    acme = server.add_customer("Acme")
+    invoice = server.add_invoice(acme, date(2026, 11, 1), "60.00", private_note="Replaced by INV-2", deposit="10.00")
+    payment = server.add_payment(acme, date(2026, 11, 5), "30.00", {invoice: "30.00"})
+    live = server.add_invoice(acme, date(2026, 11, 2), "500.00", private_note="Voided cheque replaced by ACH")
+    server.void_invoice(invoice)
+    qb = connect(server)
+
+    voided = one(qb, "Invoice", invoice)
+    assert (voided["TotalAmt"], voided["Balance"], voided["Deposit"], voided["LinkedTxn"], voided["SyncToken"]) == \
+        (D("0"), D("0"), D("0"), [], "2")
+    assert voided["PrivateNote"] == "Voided - Replaced by INV-2"
+    assert [line["Amount"] for line in voided["Line"]] == [D("0"), D("0")]
+    assert voided["Line"][0]["SalesItemLineDetail"]["Qty"] == 0
+    orphan = one(qb, "Payment", payment)
+    assert (orphan["Line"], orphan["UnappliedAmt"], orphan["SyncToken"]) == ([], D("30"), "1")
+    still_owed = one(qb, "Invoice", live)
+    assert (still_owed["TotalAmt"], still_owed["Balance"], still_owed["PrivateNote"][:6]) == (D("500"), D("500"), "Voided")
+
+    server.void_payment(payment)
+    gone = one(qb, "Payment", payment)
+    assert (gone["TotalAmt"], gone["UnappliedAmt"], gone["Line"], gone["PrivateNote"]) == (D("0"), D("0"), [], "Voided")
+    paid = server.add_payment(acme, date(2026, 11, 6), "200.00", {live: "200.00"})
+    server.void_payment(paid)
+    memo = server.add_credit_memo(acme, date(2026, 11, 7), "20.00")
+    applied = server.apply_credit_memo(memo, live, "20.00", date(2026, 11, 7))
+    assert one(qb, "Invoice", live)["Balance"] == D("480")
+    server.void_credit_memo(memo)
+    memo_body = one(qb, "CreditMemo", memo)
+    assert (memo_body["TotalAmt"], memo_body["RemainingCredit"], memo_body["PrivateNote"]) == (D("0"), D("0"), "Voided")
+    assert one(qb, "Payment", applied)["Line"] == []
+    assert (one(qb, "Invoice", live)["Balance"], one(qb, "Customer", acme)["Balance"]) == (D("500"), D("500"))
+
+
+def test_a_re_applied_payment_moves_its_money_and_touches_both_invoices(server):
+    acme = server.add_customer("Acme")
+    wrong = server.add_invoice(acme, date(2026, 11, 1), "70.00")
+    right = server.add_invoice(acme, date(2026, 11, 2), "70.00")
+    payment = server.add_payment(acme, date(2026, 11, 5), "70.00", {wrong: "70.00"})
+    server.now = NOW + timedelta(minutes=1)
+    server.edit_payment(payment, applied={right: "50.00"})
+    qb = connect(server)
+
+    body = one(qb, "Payment", payment)
+    assert (body["UnappliedAmt"], body["Line"][0]["LinkedTxn"][0]["TxnId"], body["SyncToken"]) == (D("20"), right, "1")
+    assert [(one(qb, "Invoice", i)["Balance"], one(qb, "Invoice", i)["SyncToken"]) for i in (wrong, right)] == \
+        [(D("70"), "2"), (D("20"), "1")]
+    assert one(qb, "Invoice", wrong)["MetaData"]["LastUpdatedTime"] == "2026-11-25T10:01:00-08:00"
+
+
+def test_company_info_and_preferences_say_the_home_currency():
+    """Finance.xsd CurrencyPrefs {MultiCurrencyEnabled, HomeCurrency}; read through python-quickbooks'
+    Preferences.get (GET /preferences) and CompanyInfo.get (GET /companyinfo/{realm}) (§9)."""
+    with QuickBooksServer(now=NOW, home_currency="AUD", multicurrency=False, company_name="Harbour MSP",
+                          country="AU") as server:
+        qb = connect(server)
+        preferences = Preferences.get(qb=qb)
+        assert (preferences.CurrencyPrefs.HomeCurrency.value, preferences.CurrencyPrefs.MultiCurrencyEnabled) == ("AUD", False)
+        company = CompanyInfo.get(server.realm_id, qb=qb)
+        assert (company.CompanyName, company.Country) == ("Harbour MSP", "AU")
+        body = raw(server, "GET", "preferences", params={"minorversion": 75}).json()["Preferences"]
+        assert body["CurrencyPrefs"] == {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "AUD"}}
+        assert body["ReportPrefs"]["CalcAgingReportFromTxnDate"] is False
+
+        client = server.add_customer("Quay Dental")
+        invoice = one(qb, "Invoice", server.add_invoice(client, date(2026, 11, 1), "100.00"))
+        assert invoice["CurrencyRef"] == {"value": "AUD", "name": "Australian Dollar"} and "HomeTotalAmt" not in invoice
+        assert one(qb, "Customer", client)["CurrencyRef"]["value"] == "AUD"
+        assert qb.get_report("AgedReceivables", {"report_date": "2026-11-25"})["Header"]["Currency"] == "AUD"
+
+        server.set_preferences(multicurrency=True)
+        (row,) = qb.query("SELECT * FROM Preferences")["QueryResponse"]["Preferences"]
+        assert (row["CurrencyPrefs"]["MultiCurrencyEnabled"], row["SyncToken"]) == (True, "1")
+
+
+def test_deleted_and_merged_customers_as_cdc_shows_them(server):
+    """A deleted customer is an inactive one named "... (deleted)" (quickbooks-ruby's recorded
+    deleted_customer.xml; Intuit Java SDK #19); a merge deletes one customer into another (Intuit
+    webhooks, qbo.customer.merged.v1 with deletedid) (§8)."""
+    keep, duplicate, old = (server.add_customer(name) for name in ("Acme", "ACME Inc", "Old Co"))
+    invoice = server.add_invoice(duplicate, date(2026, 11, 1), "70.00")
+    payment = server.add_payment(duplicate, date(2026, 11, 2), "20.00", {invoice: "20.00"})
+    since = NOW.isoformat()
+    server.now = NOW + timedelta(minutes=1)
+    server.delete_customer(old)
+    server.merge_customers(duplicate, keep)
+    qb = connect(server)
+
+    customers, invoices, payments = qb.change_data_capture("Customer,Invoice,Payment", since)["CDCResponse"][0]["QueryResponse"]
+    assert [(c["Id"], c.get("status"), c.get("Active"), c.get("DisplayName")) for c in customers["Customer"]] == [
+        (keep, None, True, "Acme"), (duplicate, "Deleted", None, None), (old, None, False, "Old Co (deleted)")]
+    (moved,) = invoices["Invoice"]
+    assert (moved["CustomerRef"], moved["SyncToken"], moved["Balance"]) == ({"value": keep, "name": "Acme"}, "2", D("50"))
+    assert payments["Payment"][0]["CustomerRef"]["value"] == keep
+    assert one(qb, "Customer", keep)["Balance"] == D("50")
+    assert [c["Id"] for c in qb.query("SELECT * FROM Customer")["QueryResponse"]["Customer"]] == [keep]
+    assert raw(server, "GET", f"customer/{duplicate}").json()["Fault"]["Error"][0]["code"] == "610"
+    assert payment in [row["Id"] for row in qb.query("SELECT * FROM Payment")["QueryResponse"]["Payment"]]
+
+
+def test_cdc_answers_at_most_1000_objects_across_all_entities(server):
+    """Intuit, 'Change data capture operation': "Server responses can handle a maximum of 1,000
+    objects"; the cap is the whole answer's, not each entity's. Nothing in the answer says it was
+    cut (§10): 600 invoices + 400 payments fill it and the credit memo is left out."""
+    acme = server.add_customer("Acme")
+    since = NOW.isoformat()
+    server.now = NOW + timedelta(minutes=1)
+    server.add_invoices(acme, [(date(2026, 11, 1), "10.00")] * 600)
+    server.now = NOW + timedelta(minutes=2)
+    for _ in range(400):
+        server.add_payment(acme, date(2026, 11, 2), "5.00")
+    server.now = NOW + timedelta(minutes=3)
+    memo = server.add_credit_memo(acme, date(2026, 11, 3), "1.00")
+    qb = connect(server)
+
+    blocks = qb.change_data_capture("Invoice,Payment,CreditMemo", since)["CDCResponse"][0]["QueryResponse"]
+    assert [block["maxResults"] for block in blocks] == [600, 400, 0]
+    assert (len(blocks[0]["Invoice"]), len(blocks[1]["Payment"]), "CreditMemo" in blocks[2]) == (600, 400, False)
+    last_seen = blocks[1]["Payment"][-1]["MetaData"]["LastUpdatedTime"]
+    assert last_seen == "2026-11-25T10:02:00-08:00"
+    rest = qb.change_data_capture("Invoice,Payment,CreditMemo", last_seen)["CDCResponse"][0]["QueryResponse"]
+    assert [block["maxResults"] for block in rest] == [0, 0, 1] and rest[2]["CreditMemo"][0]["Id"] == memo
+
+
+def test_aged_receivables_with_journal_entries_and_credits_aged_by_their_date():
+    """Third parties report QBO ages credits by their own date (§11); journal-entry charges age by
+    their date; aging_method Current counts every payment received (Intuit community 1614518);
+    CalcAgingReportFromTxnDate ages invoices by their date (Finance.xsd ReportPrefs)."""
+    with QuickBooksServer(now=NOW, credit_aging="date") as server:
+        acme = server.add_customer("Acme")
+        invoice = server.add_invoice(acme, date(2026, 9, 1), "300.00", due_date=date(2026, 10, 1))  # 55 days late
+        server.add_journal_charge(acme, date(2026, 11, 10), "25.00")      # 15 days old
+        server.add_journal_credit(acme, date(2026, 7, 1), "40.00")        # 147 days old
+        server.add_payment(acme, date(2026, 11, 25), "60.00")             # today, unapplied
+        server.add_credit_memo(acme, date(2026, 8, 20), "30.00")          # 97 days old
+        server.add_customer_deposit(acme, date(2026, 10, 20), "10.00")    # 36 days old
+        server.add_payment(acme, date(2026, 11, 27), "100.00", {invoice: "100.00"})   # after the report date
+        qb = connect(server)
+
+        def acme_row(**params):
+            return report_rows(qb.get_report("AgedReceivables", {"report_date": "2026-11-25", **params}))["Acme"]
+
+        # Current -60; 1-30 +25; 31-60 300 - 10 = 290; 91+ -40 - 30 = -70; total 185
+        assert acme_row() == ["-60.00", "25.00", "290.00", "", "-70.00", "185.00"]
+        # the 11-27 payment of 100.00 counts too: 31-60 190, total 85
+        assert acme_row(aging_method="Current") == ["-60.00", "25.00", "190.00", "", "-70.00", "85.00"]
+        server.credit_aging = "current"   # every credit under Current: -60 - 40 - 30 - 10
+        assert acme_row() == ["-140.00", "25.00", "300.00", "", "", "185.00"]
+        server.credit_aging = "date"
+        server.set_preferences(aging_from_txn_date=True)   # the invoice is 85 days old
+        assert acme_row() == ["-60.00", "25.00", "-10.00", "300.00", "-70.00", "185.00"]
+
+
+def test_a_50000_invoice_company_reads_page_by_page(server):
+    """The server renders each record once per version, so 50,000 invoices page through in seconds
+    (bench/bench_qbo_server.py prints the timings; no test reads the clock)."""
+    customers = [server.add_customer(f"Client {n:03d}") for n in range(500)]
+    for customer in customers:
+        invoices = server.add_invoices(customer, [(date(2026, 1, 1) + timedelta(days=3 * k), "10.00") for k in range(100)])
+        for invoice in invoices[::10]:
+            server.add_payment(customer, date(2026, 11, 1), "10.00", {invoice: "10.00"})
+    qb = connect(server)
+
+    count, balance, start = 0, D("0"), 1
+    while True:
+        page = qb.query(f"SELECT * FROM Invoice ORDERBY Id STARTPOSITION {start} MAXRESULTS 1000")["QueryResponse"]
+        rows = page.get("Invoice", [])
+        count, balance, start = count + len(rows), balance + sum(row["Balance"] for row in rows), start + 1000
+        if len(rows) < 1000:
+            break
+    assert (count, balance, server.requests["query"]) == (50_000, D("450000"), 51)   # 45,000 unpaid x 10.00
+    totals = report_rows(qb.get_report("AgedReceivables", {"report_date": "2026-11-25"}))["TOTAL"]
+    assert totals[-1] == "450000.00"
+
+
+# ---- faults: the token endpoint, throttling storms ------------------------------------------------------
+
+def test_token_endpoint_503_truncated_and_reset(server):
+    """A 503 page, a cut-off JSON body and a reset mid-body from the token endpoint (§12). With
+    rotated=False the damaged answer changed nothing, so the same refresh token works next time;
+    with rotated=True the server rotated first and the client never saw the new token."""
+    auth = auth_client(server)
+    server.fail_next("token", "503")
+    with pytest.raises(AuthClientError) as refused:
+        auth.refresh(refresh_token="rt-0")
+    assert refused.value.status_code == 503
+    server.fail_next("token", "truncated")
+    with pytest.raises(ValueError):   # intuitlib parses the cut body: JSONDecodeError
+        auth.refresh(refresh_token="rt-0")
+    server.fail_next("token", "reset")
+    with pytest.raises(requests.exceptions.RequestException):
+        auth.refresh(refresh_token="rt-0")
+    assert (server.current_refresh_token, server.refreshes) == ("rt-0", 0)
+    auth.refresh(refresh_token="rt-0")
+    assert auth.refresh_token == server.current_refresh_token == "rt-1"
+
+    server.fail_next("token", "truncated", rotated=True)
+    with pytest.raises(ValueError):
+        auth.refresh(refresh_token="rt-1")
+    assert server.current_refresh_token == "rt-2"
+    with pytest.raises(AuthClientError) as stranded:
+        auth.refresh(refresh_token="rt-1")
+    assert stranded.value.status_code == 400 and b"invalid_grant" in stranded.value.content
+    assert server.requests["token"] == 6
+
+
+def test_a_429_storm_with_and_without_retry_after_counts_every_request(server):
+    """HTTP 429 ThrottleExceeded (Intuit, API throttling): with a Retry-After (short or 60 s) or
+    without, JSON or XML; every attempt of a retrying client is a request (§12)."""
+    connect(server)
+    server.fail_next("query", "429", times=3, retry_after=60)
+    answers = [raw_query(server, "SELECT * FROM Invoice") for _ in range(4)]
+    assert [(a.status_code, a.headers.get("Retry-After")) for a in answers] == [(429, "60")] * 3 + [(200, None)]
+    server.fail_next("query", "429", times=2)
+    server.fail_next("query", "429-xml")
+    answers = [raw_query(server, "SELECT * FROM Invoice") for _ in range(3)]
+    assert [(a.status_code, "Retry-After" in a.headers, a.text[:5]) for a in answers] == \
+        [(429, False, '{"Fau'), (429, False, '{"Fau'), (429, False, "<?xml")]
+
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(max_retries=Retry(total=5, status_forcelist=[429], allowed_methods=None,
+                                                           backoff_factor=0, respect_retry_after_header=True)))
+    server.fail_next("query", "429", times=4, retry_after=0)
+    answer = session.post(f"{server.api_base}/company/{server.realm_id}/query", data="SELECT * FROM Invoice",
+                          headers={"Authorization": f"Bearer {server.access_token}", "Accept": "application/json",
+                                   "Content-Type": "application/text"}, timeout=5)
+    assert answer.status_code == 200
+    assert server.requests["query"] == 4 + 3 + 5
+    assert [kind for kind, _, _ in server.request_log].count("query") == 12
+
+
+def test_every_kind_of_change_shows_in_cdc_with_its_sync_token(server):
+    """CDC returns the full payload of every changed object and a Deleted stub for deleted
+    transactions (Intuit, 'Change data capture operation'); every edit bumps SyncToken."""
+    acme = server.add_customer("Acme")
+    invoice = server.add_invoice(acme, date(2026, 11, 1), "90.00")
+    memo = server.add_credit_memo(acme, date(2026, 11, 2), "30.00")
+    journal = server.add_journal_credit(acme, date(2026, 11, 3), "20.00")
+    deposit = server.add_customer_deposit(acme, date(2026, 11, 4), "5.00")
+    since = NOW.isoformat()
+    server.now = NOW + timedelta(minutes=1)
+    server.edit_credit_memo(memo, total="35.00")
+    server.edit_journal_entry(journal, amount="25.00")
+    server.delete_deposit(deposit)
+    server.add_payment(acme, date(2026, 11, 5), "0", {invoice: "25.00", ("JournalEntry", journal): "25.00"})
+    with pytest.raises(ValueError):
+        server.edit_journal_entry(journal, amount="10.00")
+    qb = connect(server)
+
+    entities = "Invoice,CreditMemo,JournalEntry,Deposit,Payment"
+    blocks = qb.change_data_capture(entities, since)["CDCResponse"][0]["QueryResponse"]
+    changed = {name: [(row["Id"], row.get("SyncToken"), row.get("status")) for row in block[name]]
+               for block, name in zip(blocks, entities.split(",")) if name in block}
+    assert changed["Invoice"] == [(invoice, "1", None)]
+    assert changed["CreditMemo"] == [(memo, "1", None)]
+    assert changed["JournalEntry"] == [(journal, "2", None)]
+    assert changed["Deposit"] == [(deposit, None, "Deleted")]
+    assert len(changed["Payment"]) == 1
+    assert (one(qb, "Invoice", invoice)["Balance"], one(qb, "CreditMemo", memo)["RemainingCredit"]) == (D("65"), D("35"))
+    assert one(qb, "Customer", acme)["Balance"] == D("30")   # 65.00 owed - 35.00 credit

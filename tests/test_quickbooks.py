@@ -2,11 +2,11 @@
 the QuickBooks-compatible server in tests/qbo_server.py, writing a real DuckDB file. The ledger
 and its figures are in tests/quickbooks_ledger.py."""
 
-import os
 import subprocess
 import sys
 import time
 from datetime import date, timedelta
+from urllib.parse import parse_qs, urlparse
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,10 +16,10 @@ from core.db import read_only
 from core.errors import SettingsError, SyncError
 from core.settings import Settings
 from core.tokens import TokenStore
-from etl.sources.quickbooks.api import read_settings
+from etl.sources.quickbooks.api import CONNECTION_TRIES, read_settings
 from metrics import aging_buckets, reconciliation_with_source
-from tests.conftest import build_demo
-from tests.quickbooks_ledger import REPORT_DATE, SERVER_NOW, run_sync, tick
+from tests.conftest import build_demo, shown
+from tests.quickbooks_ledger import REPORT_DATE, SERVER_NOW, cli_environment, run_sync, tick
 
 D = Decimal
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,9 @@ def test_full_sync_maps_every_kind_of_record(big_server, store, tmp_path):
     result = run_sync(server, store, db)
     assert result.kind == "full"
     assert result.counts["invoices"] == 2520 + 4  # Acme, the voided one, Annex, Cedar, Dormant; the deleted one is gone
-    assert server.requests["query"] == 2 + 1 + 3 + 3 + 1 + 1  # Term, PaymentMethod, Customer, Invoice x3 pages, Payment x3, CreditMemo, RecurringTransaction
+    # Term, PaymentMethod, Account, Preferences, CompanyInfo, Customer, Invoice x3 pages, Payment x3,
+    # CreditMemo, JournalEntry, Deposit, Purchase, RecurringTransaction
+    assert server.requests["query"] == 3 + 2 + 1 + 3 + 3 + 4 + 1
     ids = server.ids
     assert rows(db, "SELECT name, parent_id, active, currency FROM customers WHERE customer_id IN (?, ?, ?) ORDER BY name",
                 [ids["annex"], ids["dormant"], ids["cedar"]]) == [
@@ -141,7 +143,7 @@ def test_a_broken_response_ends_the_run_and_writes_nothing(server, store, tmp_pa
     tick(server)
     server.edit_invoice(server.ids["dormant_invoice"], total="95.00")
     tick(server)
-    server.fail_next("cdc", fault)
+    server.fail_next("cdc", fault, times=CONNECTION_TRIES if fault == "reset" else 1)  # a reset is retried first
     with pytest.raises(SyncError, match=message):
         run_sync(server, store, db)
     assert rows(db, "SELECT count(*), sum(total) FROM invoices") == before
@@ -161,20 +163,29 @@ def test_a_rotated_refresh_token_survives_a_crash(server, store, tmp_path):
     run_sync(server, store, tmp_path / "qbo.duckdb")  # rt-0 is dead by now; the stored rt-1 works
 
 
+def test_a_dropped_connection_is_tried_again_and_counted(server, store, tmp_path):
+    db = tmp_path / "qbo.duckdb"
+    run_sync(server, store, db)
+    tick(server)
+    server.fail_next("cdc", "reset")
+    result = run_sync(server, store, db)
+    assert result.kind == "incremental" and result.requests["cdc"] == 2
+
+
 def test_settings_errors_name_the_setting(server, store, tmp_path):
-    with pytest.raises(SettingsError, match="set QBO_CLIENT_ID, QBO_REALM_ID"):
+    with pytest.raises(SettingsError, match=r"set QBO_CLIENT_ID \(environment variables"):
         read_settings(Settings({"QBO_CLIENT_SECRET": "s", "QBO_REDIRECT_URI": "http://x"}, secrets_file=None))
+    with pytest.raises(SettingsError, match="QBO_ENVIRONMENT='Sandbx' is not 'production', 'sandbox' or the URL"):
+        read_settings(Settings({"QBO_CLIENT_ID": "i", "QBO_CLIENT_SECRET": "s", "QBO_REDIRECT_URI": "http://x",
+                                "QBO_ENVIRONMENT": "Sandbx"}, secrets_file=None))
+    sandbox = read_settings(Settings({"QBO_CLIENT_ID": "i", "QBO_CLIENT_SECRET": "s", "QBO_REDIRECT_URI": "http://x",
+                                      "QBO_ENVIRONMENT": "Sandbox", "LEDGERLIGHT_TOKENS": str(tmp_path / "none")},
+                                     secrets_file=None))
+    assert (sandbox.environment, sandbox.realm_id) == ("sandbox", None)  # one spelling for both libraries
     with pytest.raises(SettingsError, match="check QBO_REALM_ID"):
         run_sync(server, store, tmp_path / "q.duckdb", realm_id="123")
     with pytest.raises(SyncError, match="refused the refresh token"):
         run_sync(server, TokenStore(tmp_path / "t2"), tmp_path / "q.duckdb", refresh_token="stale")
-
-
-def cli_environment(server, db) -> dict:
-    return {**os.environ, "QBO_CLIENT_ID": server.client_id, "QBO_CLIENT_SECRET": server.client_secret,
-            "QBO_REDIRECT_URI": server.redirect_uri, "QBO_REALM_ID": server.realm_id,
-            "QBO_ENVIRONMENT": server.discovery_url, "QBO_API_BASE": server.api_base,
-            "QBO_REFRESH_TOKEN": "rt-0", "LEDGERLIGHT_DB": str(db), "LEDGERLIGHT_TOKENS": str(db.parent / "tokens")}
 
 
 def test_cli_sync_and_its_errors(server, tmp_path):
@@ -222,17 +233,17 @@ def test_data_and_sync_page_syncs_and_reconciles(server, tmp_path, monkeypatch):
     st.cache_data.clear()
     page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).switch_page("pages/data_sync.py").run()
     assert not page.exception
-    assert f"Company {server.realm_id} is connected." in page.success[0].value
+    assert f"Company {server.realm_id} is connected." in shown(page.success[0])
     tick(server)
     server.edit_invoice(server.ids["dormant_invoice"], total="95.00")
     tick(server)
     page.button(key="quickbooks_sync").click().run()
-    assert any(f"Incremental sync of QuickBooks company {server.realm_id} done" in message.value for message in page.success)
+    assert any(f"Incremental sync of QuickBooks company {server.realm_id} done" in shown(message) for message in page.success)
     assert rows(db, "SELECT total FROM invoices WHERE invoice_id = ?", [server.ids["dormant_invoice"]]) == [(D("95.00"),)]
     reconciled = [m.value for m in page.success if "Reconciles with QuickBooks" in m.value]
     assert reconciled, [m.value for m in [*page.success, *page.error]]
-    shown = page.dataframe[-1].value  # the last runs
-    assert list(shown["status"][:2]) == ["succeeded", "succeeded"]
+    runs = page.dataframe[-1].value  # the last runs
+    assert list(runs["status"][:2]) == ["succeeded", "succeeded"]
 
 
 def test_data_and_sync_page_names_missing_settings(demo_db, monkeypatch):
@@ -245,8 +256,9 @@ def test_data_and_sync_page_names_missing_settings(demo_db, monkeypatch):
     st.cache_data.clear()
     page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).switch_page("pages/data_sync.py").run()
     assert not page.exception
-    assert page.warning[0].value.startswith(
-        "QuickBooks is not configured: set QBO_CLIENT_ID, QBO_CLIENT_SECRET, QBO_REDIRECT_URI, QBO_REALM_ID")
+    assert shown(page.warning[0]).startswith(
+        "QuickBooks is not configured: set QBO_CLIENT_ID, QBO_CLIENT_SECRET, QBO_REDIRECT_URI (")
+    assert page.subheader[-1].value == "Last runs"  # the rest of the page is still there
 
 
 def test_the_first_sync_into_the_demo_file_replaces_the_demo(server, store, tmp_path):
@@ -257,20 +269,70 @@ def test_the_first_sync_into_the_demo_file_replaces_the_demo(server, store, tmp_
     assert rows(db, "SELECT count(*) FROM invoices WHERE source = 'demo'") == [(0,)]
 
 
+def sign_in(env, answer) -> subprocess.CompletedProcess:
+    """`python -m etl connect quickbooks` as a person runs it: it prints the sign-in link, and is
+    answered with the address QuickBooks redirected to, built by `answer(state)`."""
+    process = subprocess.Popen([sys.executable, "-m", "etl", "connect", "quickbooks"], cwd=ROOT, env=env, text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    link = next(line for line in process.stdout if line.startswith("http"))
+    state = parse_qs(urlparse(link.strip()).query)["state"][0]
+    out, err = process.communicate(answer(state) + "\n", timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, link + out, err)
+
+
 def test_cli_connect_with_the_authorization_code_flow(server, tmp_path):
     db = tmp_path / "qbo.duckdb"
-    env = {k: v for k, v in cli_environment(server, db).items() if k != "QBO_REFRESH_TOKEN"}
+    env = {k: v for k, v in cli_environment(server, db).items() if k not in ("QBO_REFRESH_TOKEN", "QBO_REALM_ID")}
 
     def etl(*args):
         return subprocess.run([sys.executable, "-m", "etl", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
+    def redirect(code, state, realm=server.realm_id):
+        return f"{server.redirect_uri}?code={code}&state={state}&realmId={realm}"
+
     not_yet = etl("sync", "quickbooks")
-    assert not_yet.returncode == 2 and "no refresh token for QuickBooks company" in not_yet.stderr
-    refused = etl("connect", "quickbooks", "--redirect-url", f"{server.redirect_uri}?code=stolen&realmId={server.realm_id}")
+    assert not_yet.returncode == 2 and "no QuickBooks company is connected yet" in not_yet.stderr
+    forged = etl("connect", "quickbooks", "--redirect-url", redirect("good-code", "forged"))
+    assert forged.returncode == 2 and "does not answer the sign-in link ledgerlight gave last" in forged.stderr
+    refused = sign_in(env, lambda state: redirect("stolen", state))
     assert refused.returncode == 2 and "refused the authorization code" in refused.stderr
-    connected = etl("connect", "quickbooks", "--redirect-url", f"{server.redirect_uri}?code=good-code&state=s&realmId={server.realm_id}")
+    connected = sign_in(env, lambda state: redirect("good-code", state))
     assert connected.returncode == 0, connected.stderr
     assert f"Connected QuickBooks Online company {server.realm_id}" in connected.stdout
-    assert etl("sync", "quickbooks").returncode == 0
+    assert etl("sync", "quickbooks").returncode == 0  # the company comes from the sign-in, not QBO_REALM_ID
     again = etl("connect", "quickbooks")  # a stored token: checked, not asked again
     assert f"QuickBooks company {server.realm_id} is connected" in again.stdout
+
+
+def test_the_token_age_is_shown_and_warned_about_before_it_lapses(server, store, tmp_path, monkeypatch):
+    import json
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    db = tmp_path / "qbo.duckdb"
+    env = cli_environment(server, db)
+    assert subprocess.run([sys.executable, "-m", "etl", "sync", "quickbooks"], cwd=ROOT, env=env, capture_output=True,
+                          timeout=120).returncode == 0
+    info = json.loads(subprocess.run([sys.executable, "-m", "etl", "info", "--format", "json"], cwd=ROOT, env=env,
+                                     capture_output=True, text=True, timeout=120).stdout)
+    (token,) = info["connections"]  # the server grants 8,726,400 s: 101 days from 2026-11-25
+    assert (token["company_id"], token["token_expires_at"][:10], token["token_days_left"]) == (
+        server.realm_id, "2027-03-06", 101)
+    for name, value in env.items():
+        if name.startswith(("QBO_", "LEDGERLIGHT_")):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LEDGERLIGHT_TODAY", "2027-02-27")  # 7 days left
+    st.cache_data.clear()
+    page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).switch_page("pages/data_sync.py").run()
+    assert page.warning[0].value == ("The refresh token was saved 25 Nov 2026; unless a sync uses it, it lapses on "
+                                     "06 Mar 2027 (7 days from now).")
+
+
+def test_signing_in_to_another_company_than_configured_is_refused(server, tmp_path):
+    env = {k: v for k, v in cli_environment(server, tmp_path / "qbo.duckdb").items() if k != "QBO_REFRESH_TOKEN"}
+    other = sign_in(env, lambda state: f"{server.redirect_uri}?code=good-code&state={state}&realmId=4620816365")
+    assert other.returncode == 2
+    assert other.stderr.strip() == (f"error: you signed in to QuickBooks company 4620816365, but QBO_REALM_ID is "
+                                    f"{server.realm_id}: set QBO_REALM_ID=4620816365, or sign in to company {server.realm_id}")
+    assert not list((tmp_path / "tokens").glob("quickbooks-*.json"))  # no token kept for either

@@ -102,3 +102,37 @@ def test_aged_receivables_report_rows():
     assert amounts == {("1", "Current"): D("100.00"), ("1", "Total"): D("100.00"), ("3", "1 - 30"): D("20.50"),
                        ("3", "Total"): D("20.50"), ("", "Current"): D("100.00"), ("", "1 - 30"): D("20.50"), ("", "Total"): D("120.50")}
     assert [normalised_bucket(t) for t in ("Current", "1 - 30", "91 and over", "Total")] == ["current", "1-30", "91+", "total"]
+
+
+def invoice(**fields):
+    record = {"Id": "130", "DocNumber": "1037", "TxnDate": "2026-03-02", "DueDate": "2026-04-01",
+              "CustomerRef": {"value": "5"}, "TotalAmt": D("500.00"), "Balance": D("500.00"),
+              "Line": [{"Amount": D("500.00"), "DetailType": "SalesItemLineDetail"},
+                       {"Amount": D("500.00"), "DetailType": "SubTotalLineDetail"}]}
+    return {**record, **fields}
+
+
+def test_a_note_that_starts_with_voided_does_not_void_a_live_invoice():
+    assert mapping.invoice_row(invoice(PrivateNote="Voided cheque replaced by ACH"), {}, "USD")["status"] == "posted"
+
+
+def test_a_void_is_what_quickbooks_leaves_of_one():
+    # QuickBooks zeroes the total and every line and prepends "Voided" to the note.
+    voided = invoice(TotalAmt=D("0"), Balance=D("0"), PrivateNote="Voided",
+                     Line=[{"Amount": D("0"), "DetailType": "SalesItemLineDetail"},
+                           {"Amount": D("0"), "DetailType": "SubTotalLineDetail"}])
+    assert mapping.invoice_row(voided, {}, "USD")["status"] == "voided"
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"TxnDate": None}, "QuickBooks Invoice 130 (1037): TxnDate is missing; correct it in QuickBooks"),
+    ({"TxnDate": "03/02/2026"}, "QuickBooks Invoice 130 (1037): TxnDate is '03/02/2026', not a date"),
+    ({"CustomerRef": None}, "QuickBooks Invoice 130 (1037): CustomerRef is missing (every A/R item belongs to a customer)"),
+    ({"TotalAmt": "five hundred"}, "QuickBooks Invoice 130 (1037): TotalAmt is 'five hundred', not an amount"),
+])
+def test_a_malformed_record_is_named_with_its_field(fields, message):
+    from core.errors import SyncError
+
+    with pytest.raises(SyncError) as refused:
+        mapping.invoice_row(invoice(**fields), {}, "USD")
+    assert str(refused.value).startswith(message)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from etl.reports import KPI_KEYS
+from etl.reports import KPI_KEYS, render
 from tests import test_kpis as kpi_book
 from tests.books import write_book, write_sample_book
 from tests.test_cli import etl
@@ -86,7 +86,7 @@ def test_as_of_defaults_to_the_date_the_data_runs_to(sample_db):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--as-of", "2025-01-01"], "error: as-of date 2025-01-01 is before the first invoice (2025-11-01); choose 2025-11-01 or later"),
+        (["--as-of", "2025-01-01"], "error: as-of date 2025-01-01 is before the first transaction (2025-11-01); choose 2025-11-01 or later"),
         (["--basis", "paid"], "python -m etl report: error: argument --basis: invalid choice: 'paid' (choose from 'due', 'invoice') (see --help)"),
         (["--as-of", "31/03/2026"], "python -m etl report: error: argument --as-of: '31/03/2026' is not a date: use YYYY-MM-DD (see --help)"),
     ],
@@ -96,3 +96,11 @@ def test_bad_requests_are_one_line_errors(sample_db, args, message):
     assert result.returncode == 2
     assert result.stderr.splitlines() == [message]
     assert result.stdout == ""
+
+
+def test_a_table_is_written_for_people():
+    report = {"total_ar": "384557.41", "overdue_ar": "-7994.14", "pct_current": 0.6133, "cei": 69.8612,
+              "dso": 35.72, "bad_debt_ratio": 0.0201, "window_days": 90, "paid_invoices": 1234, "dso_countback": None}
+    header, values = render("kpis", report, "table").splitlines()
+    assert values.split() == ["384,557.41", "-7,994.14", "61.3%", "69.9%", "35.72", "2.0%", "90", "1,234"]
+    assert header.split() == list(report)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 _SYMBOLS = {"USD": "$", "CAD": "CA$", "AUD": "A$", "GBP": "£", "EUR": "€"}
@@ -34,3 +35,13 @@ def signed_days(value: float | None) -> str:
 
 def ratio(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}×"
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=^\"'])")
+
+
+def plain(text: object) -> str:
+    """Text from the books or a source (a client's name, a QuickBooks fault, a roster cell) as
+    Streamlit's markdown shows it: every character as typed, so `![x](http://…)`, `**…**`,
+    `<img …>`, `:red[…]` or `$…$` in a name is never an image, a style or a formula."""
+    return _MARKDOWN.sub(r"\\\1", str(text)).replace("\n", "  \n")

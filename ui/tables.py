@@ -3,11 +3,12 @@ can sort, formatted to the cent."""
 
 from __future__ import annotations
 
-import io
 from decimal import Decimal
 
 import pandas as pd
 import streamlit as st
+
+from etl import exports
 
 
 def money_columns(frame: pd.DataFrame) -> list[str]:
@@ -25,20 +26,14 @@ def show(frame: pd.DataFrame, key: str | None = None, **column_config):
     return st.dataframe(shown, hide_index=True, column_config=config, key=key, width="stretch")
 
 
-def _excel_bytes(frame: pd.DataFrame, sheet: str) -> bytes:
-    buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        frame.to_excel(writer, sheet_name=sheet[:31], index=False)
-    return buffer.getvalue()
-
-
 def downloads(frame: pd.DataFrame, stem: str, key: str) -> None:
-    """CSV and Excel buttons side by side; amounts are written exactly (Decimal, two places)."""
+    """CSV and Excel buttons side by side: amounts written exactly, cells safe to open in a
+    spreadsheet (etl/exports.py). The files are made when a button is pressed, not on every rerun."""
     csv_column, excel_column, _ = st.columns([1, 1, 4])
     csv_column.download_button(
-        "Download CSV", frame.to_csv(index=False).encode(), f"{stem}.csv", "text/csv", key=f"{key}-csv"
+        "Download CSV", lambda: exports.csv_text(frame).encode(), f"{stem}.csv", "text/csv", key=f"{key}-csv"
     )
     excel_column.download_button(
-        "Download Excel", _excel_bytes(frame, stem), f"{stem}.xlsx",
+        "Download Excel", lambda: exports.excel_bytes(frame, stem), f"{stem}.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}-xlsx",
     )

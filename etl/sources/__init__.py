@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from core.errors import InputError
 from etl.batch import Source
-from etl.sources import autopay_roster, demo, ibm_sample, quickbooks
+from etl.sources import autopay_roster, demo, files, ibm_sample, quickbooks, xero
 
 SOURCES: dict[str, Source] = {
     source.name: source
-    for source in (quickbooks.SOURCE, autopay_roster.SOURCE, demo.SOURCE, ibm_sample.SOURCE)
+    for source in (quickbooks.SOURCE, xero.SOURCE, autopay_roster.SOURCE, demo.SOURCE, ibm_sample.SOURCE, files.SOURCE)
 }
 
 

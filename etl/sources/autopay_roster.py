@@ -2,53 +2,50 @@
 
 A roster is what a portal exports about who pays automatically: ConnectBooster's Autopay
 Configurations report, a Stripe customer export or a plain sheet. Its columns are found by
-name (`HEADER_VARIANTS`, or a mapping the user gives), every cell is checked before anything is
-written, customers are matched by id, then exact name, then normalised name (unmatched rows are
-listed, never guessed), and the differences from the enrollment history held so far are written
+name (`COLUMNS`, or a mapping the user gives), every cell is checked before anything is
+written (etl/tabular.py reads the file and holds it to its limits), customers are matched by id,
+then exact name, then normalised name (unmatched rows are listed, never guessed), and the differences from the enrollment history held so far are written
 in one run: a changed client's open period is closed on the date of the change and a new one
 opened, so adoption over time stays right and importing the same roster twice changes nothing.
 
 A roster is the complete list as of its date: a client on autopay who is no longer on it is
-recorded as disabled from that date.
+recorded as disabled from that date. A roster that matches nobody, or would take more than half
+of the clients on autopay off it at once, is refused unless the user confirms (`replace_all`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import unicodedata
-import zipfile
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from pathlib import Path
+from datetime import date
+from functools import partial
 
 import pandas as pd
 
 from core.errors import InputError
+from core.settings import settings as current_settings
+from etl import tabular
 from etl.batch import Batch, Entity, Importer, Progress, Source, SourceState, company_in_file
+from etl.tabular import Column, Problems, Records, day, flag, stored_text
 
-CANONICAL_COLUMNS = ("customer", "autopay", "method", "enrolled_on", "disabled_on")
-REQUIRED_COLUMNS = ("customer", "autopay")
+# The columns a roster may have, with the header names portals and people write for them
+# (compared ignoring case and punctuation). Two headers that could be one column are refused.
+COLUMNS = (
+    Column("customer", ("customer", "customer name", "client", "client name", "company", "company name",
+                        "account name", "display name", "name", "customer id", "client id", "account id"), required=True),
+    Column("autopay", ("autopay", "auto pay", "autopay enabled", "auto pay enabled", "autopay status",
+                       "autopay active", "auto charge", "autocharge", "enabled", "status"), required=True),
+    Column("method", ("method", "payment method", "payment method type", "autopay method", "payment type",
+                      "method type", "type")),
+    Column("enrolled_on", ("enrolled on", "enrolled", "enrollment date", "enrolled date", "date enrolled",
+                           "enabled on", "autopay start", "start date", "since", "created", "created date",
+                           "created at", "created utc", "date added")),
+    Column("disabled_on", ("disabled on", "disabled date", "date disabled", "autopay end", "end date",
+                           "cancelled on", "canceled on", "removed on")),
+)
+CANONICAL_COLUMNS = tuple(column.name for column in COLUMNS)
 
-# Header names as portals and people write them, normalised (lower case, words split on anything
-# that is not a letter or digit). The first one a file has wins.
-HEADER_VARIANTS = {
-    "customer": ("customer", "customer name", "client", "client name", "company", "company name",
-                 "account name", "display name", "name", "customer id", "client id", "account id"),
-    "autopay": ("autopay", "auto pay", "autopay enabled", "auto pay enabled", "autopay status",
-                "autopay active", "auto charge", "autocharge", "enabled", "status"),
-    "method": ("method", "payment method", "payment method type", "autopay method", "payment type",
-               "method type", "type"),
-    "enrolled_on": ("enrolled on", "enrolled", "enrollment date", "enrolled date", "date enrolled",
-                    "enabled on", "autopay start", "start date", "since", "created", "created date",
-                    "created at", "created utc", "date added"),
-    "disabled_on": ("disabled on", "disabled date", "date disabled", "autopay end", "end date",
-                    "cancelled on", "canceled on", "removed on"),
-}
-
-_YES = {"yes", "y", "true", "1", "enabled", "enable", "on", "active"}
-_NO = {"no", "n", "false", "0", "disabled", "disable", "off", "inactive", ""}
 _METHODS = {
     "card": {"card", "credit card", "debit card", "credit", "cc", "visa", "mastercard", "amex",
              "american express", "discover"},
@@ -59,7 +56,9 @@ _METHODS = {
 # Legal-form words a portal and the accounting system spell differently ("Acme, Inc." / "Acme").
 _LEGAL_SUFFIXES = {"inc", "incorporated", "llc", "ltd", "limited", "corp", "corporation", "co",
                    "company", "pllc", "pc", "llp", "lp", "plc"}
-_DATE_HINT = "write it as YYYY-MM-DD (or M/D/YYYY)"
+# A roster that would take more than this share of the clients now on autopay off it at once is
+# refused unless the user confirms (`--replace-all`): a wrong or truncated file, not a change.
+MOST_ENROLLED = 0.5
 
 
 ORIGIN = "autopay_roster"
@@ -118,160 +117,67 @@ class ImportReport:
 # --- reading -----------------------------------------------------------------------------------
 
 
-def _cells_of_workbook(name: str, content: bytes) -> list[list]:
-    from openpyxl import load_workbook  # only for .xlsx files: most rosters are CSV
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, IndexError):
-        raise RosterError([f"{name} is not a CSV or Excel (.xlsx) file ledgerlight can read; export the roster as CSV or .xlsx"]) from None
-    return [list(row) for row in sheet.iter_rows(values_only=True)]
-
-
-def _cells_of_text(name: str, content: bytes) -> list[list]:
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = content.decode("cp1252", errors="replace")  # Excel's "CSV" on Windows
-    if any(ord(ch) < 32 and ch not in "\t\r\n" for ch in text[:8192]):
-        raise RosterError([f"{name} is not a CSV or Excel (.xlsx) file ledgerlight can read; export the roster as CSV or .xlsx"])
-    try:
-        dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    return [row for row in csv.reader(io.StringIO(text), dialect)]
-
-
-def _cells(name: str, content: bytes) -> list[list]:
-    """The file's cells row by row, whatever it is: .xlsx (a zip), CSV text, or neither."""
-    if not content.strip():
-        raise RosterError([f"{name} is empty: export the roster again (a header row, then one row per customer)"])
-    if content.startswith(b"\xd0\xcf\x11\xe0"):
-        raise RosterError([f"{name} is an old Excel 97-2003 workbook (.xls): save it as .xlsx or CSV and import that"])
-    if content.startswith(b"PK\x03\x04"):
-        return _cells_of_workbook(name, content)
-    if b"\x00" in content[:8192]:
-        raise RosterError([f"{name} is not a CSV or Excel (.xlsx) file ledgerlight can read; export the roster as CSV or .xlsx"])
-    return _cells_of_text(name, content)
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # Excel keeps customer ids like 1001 as numbers
-    return str(value).strip()
-
-
-def _header_key(header) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", _text(header).lower()))
-
-
-def _find_columns(name: str, headers: list, mapping: dict[str, str]) -> dict[str, int]:
-    unknown = sorted(set(mapping) - set(CANONICAL_COLUMNS))
-    if unknown:
-        raise RosterError([f"unknown column name {unknown[0]!r} in the mapping: use {', '.join(CANONICAL_COLUMNS)}"])
-    positions = {}
-    for index, header in enumerate(headers):
-        positions.setdefault(_header_key(header), index)
-    shown = ", ".join(repr(_text(h)) for h in headers if _text(h)) or "none"
-    found = {}
-    for column in CANONICAL_COLUMNS:
-        if column in mapping:
-            if _header_key(mapping[column]) not in positions:
-                raise RosterError([f"{name} has no column {mapping[column]!r} (mapped to {column}); its columns are {shown}"])
-            found[column] = positions[_header_key(mapping[column])]
-            continue
-        variant = next((v for v in HEADER_VARIANTS[column] if v in positions), None)
-        if variant is not None:
-            found[column] = positions[variant]
-        elif column in REQUIRED_COLUMNS:
-            raise RosterError([
-                f"{name} has no {column} column (row 1 has {shown}): rename that header to {column!r} "
-                f"or map it, e.g. --map {column}=\"Your Header\""])
-    return found
-
-
-def _parse_date(value) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = _text(value)
-    if not text:
-        return None
-    iso = re.fullmatch(r"(\d{4}-\d{2}-\d{2})([ T].*)?", text)
-    us = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})( .*)?", text)
-    try:
-        if iso:
-            return date.fromisoformat(iso.group(1))
-        if us:
-            return date(int(us.group(3)), int(us.group(1)), int(us.group(2)))
-    except ValueError:
-        pass
-    raise ValueError(f"{text!r} is not a date: {_DATE_HINT}")
-
-
-def _parse_autopay(value) -> bool:
-    text = _text(value).lower()
-    if isinstance(value, bool) or text in _YES | _NO:
-        return value if isinstance(value, bool) else text in _YES
-    raise ValueError(f"{_text(value)!r} is not a yes/no: use yes/no, true/false, 1/0 or enabled/disabled")
-
-
 def _parse_method(value) -> str:
-    text = " ".join(re.findall(r"[a-z0-9]+", _text(value).lower()))
+    text = " ".join(re.findall(r"[a-z0-9]+", tabular.text(value).lower()))
     for method, spellings in _METHODS.items():
         if text in spellings:
             return method
-    raise ValueError(f"{_text(value)!r} is not a payment method: use card, ach or other")
+    raise ValueError(f"{tabular.text(value)!r} is not a payment method: use card, ach or other")
 
 
-def _parse_row(cells: list, columns: dict[str, int]) -> dict:
-    """The row's values by canonical column, and an error message for each bad cell."""
-    parsers = {"customer": _text, "autopay": _parse_autopay, "method": _parse_method,
-               "enrolled_on": _parse_date, "disabled_on": _parse_date}
-    values, errors = {"method": "other", "enrolled_on": None, "disabled_on": None}, {}
-    for column, index in columns.items():
-        cell = cells[index] if index < len(cells) else None
-        try:
-            values[column] = parsers[column](cell)
-        except ValueError as exc:
-            errors[column] = str(exc)
-    if not errors and not values["customer"]:
-        errors["customer"] = "no customer: fill it in or delete the row"
-    if not errors and values["enrolled_on"] and values["disabled_on"] and values["disabled_on"] < values["enrolled_on"]:
-        errors["disabled_on"] = f"disabled on {values['disabled_on']}, before enrolled on {values['enrolled_on']}: check both dates"
-    if not errors and values["autopay"] and values["disabled_on"] and not (
-        values["enrolled_on"] and values["enrolled_on"] > values["disabled_on"]
-    ):
-        errors["autopay"] = (f"says autopay is on but disabled on {values['disabled_on']}: set autopay to no, "
-                             "or give the later enrolment date")
-    return {"values": values, "errors": errors}
+def _check_dates(values: dict) -> dict[str, str]:
+    """What is wrong with a row's dates and flag together, by column."""
+    enrolled, disabled = values["enrolled_on"], values["disabled_on"]
+    if enrolled and disabled and disabled < enrolled:
+        return {"disabled_on": f"disabled on {disabled}, before enrolled on {enrolled}: check both dates"}
+    if values["autopay"] and disabled and not (enrolled and enrolled > disabled):
+        return {"autopay": f"says autopay is on but disabled on {disabled}: set autopay to no, "
+                           "or give the later enrolment date"}
+    return {}
 
 
-def read_roster(name: str, content: bytes, mapping: dict[str, str] | None = None) -> list[RosterRow]:
-    """Every customer row of a roster file, checked; raises RosterError naming each bad cell."""
-    table = _cells(name, content)
-    if not table or not any(_text(cell) for cell in table[0]):
-        raise RosterError([f"{name} has no header row: row 1 must name the columns (customer, autopay, ...)"])
-    headers = table[0]
-    columns = _find_columns(name, headers, mapping or {})
-    rows, problems = [], []
-    for number, cells in enumerate(table[1:], start=2):
-        if not any(_text(cell) for cell in cells):
+def read_roster(name: str, content: bytes, mapping: dict[str, str] | None = None,
+                on: date | None = None) -> list[RosterRow]:
+    """Every customer row of a roster file describing `on` (default today), checked; raises
+    RosterError naming each bad cell."""
+    try:
+        return _read_roster(name, content, mapping or {}, on or current_settings().today())
+    except RosterError:
+        raise
+    except InputError as exc:
+        raise RosterError(exc.problems) from None
+
+
+def _read_roster(name: str, content: bytes, mapping: dict[str, str], on: date) -> list[RosterRow]:
+    sheet = tabular.read_sheet(name, content)
+    if not sheet.rows or not any(tabular.text(cell) for cell in sheet.rows[0]):
+        raise tabular.refuse(f"{name} has no header row: row 1 must name the columns (customer, autopay, ...)")
+    header = tabular.find_columns(name, sheet.rows[0], COLUMNS, mapping)
+    problems = Problems(name)
+    dated = [(index, header.positions[column]) for index in range(1, len(sheet.rows))
+             for column in ("enrolled_on", "disabled_on") if column in header]
+    reading = tabular.date_reading([tabular.DateCells(sheet, dated, lambda position: header.headers[position])],
+                                   tabular.latest_date(on), problems)
+    parsers = {"customer": stored_text, "autopay": flag, "method": _parse_method,
+               "enrolled_on": partial(day, reading=reading), "disabled_on": partial(day, reading=reading)}
+    rows = []
+    for record in Records(sheet, header, problems):
+        before = problems.count
+        values = {"method": "other", "enrolled_on": None, "disabled_on": None}
+        values.update({column: record.get(column, parse) for column, parse in parsers.items() if column in header})
+        if problems.count > before:
             continue
-        parsed = _parse_row(cells, columns)
-        for column, error in parsed["errors"].items():
-            problems.append(f"{name} row {number}, column {_text(headers[columns[column]])!r}: {error}")
-        if not parsed["errors"]:
-            v = parsed["values"]
-            rows.append(RosterRow(number, v["customer"], v["autopay"], v["method"], v["enrolled_on"], v["disabled_on"]))
-    if problems:
-        raise RosterError(problems)
+        if not values["customer"]:
+            record.fail("customer", "no customer: fill it in or delete the row")
+            continue
+        for column, error in _check_dates(values).items():
+            record.fail(column, error)
+        if problems.count == before:
+            rows.append(RosterRow(record.number, values["customer"], values["autopay"], values["method"],
+                                  values["enrolled_on"], values["disabled_on"]))
+    problems.check()
     if not rows:
-        raise RosterError([f"{name} has a header row but no customers: export the roster again with its rows"])
+        raise tabular.refuse(f"{name} has a header row but no customers: export the roster again with its rows")
     return rows
 
 
@@ -408,22 +314,38 @@ def _plan_rows(plan: _Plan, periods: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
 @dataclass(frozen=True)
 class RosterSettings:
     """One import: the file (`content`, or read from the path `file`), the company (the file's
-    only one if not named), headers to map, and the date the roster describes (default today)."""
+    only one if not named), headers to map, the date the roster describes (default today), and
+    `replace_all`: the user confirmed a roster that matches nobody or would take most clients on
+    autopay off it at once."""
 
     file: str
     content: bytes | None = None
     company_id: str | None = None
     mapping: dict[str, str] = field(default_factory=dict)
     imported_on: date | None = None
+    replace_all: bool = False
 
 
-def _read(settings: RosterSettings) -> tuple[str, bytes]:
-    if settings.content is not None:
-        return settings.file, settings.content
-    path = Path(settings.file)
-    if not path.is_file():
-        raise RosterError([f"{settings.file} does not exist: give the path of the exported roster"])
-    return path.name, path.read_bytes()
+def _confirm_if_sweeping(name: str, rows: list[RosterRow], matched: list[Match], unmatched: list[Unmatched],
+                         plan: _Plan, on_autopay: set[str], company: str) -> None:
+    """Refuse a roster that matches no customer, or that would take more than half of the clients
+    on autopay off it at once: far more often a wrong, truncated or half-filled file than a change."""
+    if not matched:
+        first = unmatched[0]
+        raise RosterError([
+            f"{name}: none of its {len(rows)} rows matches a customer of {company} (row {first.row}: "
+            f"{first.customer!r}): is it this company's roster? Fix the names or use the customer ids. "
+            "To import it anyway, and record every client it does not list as off autopay, confirm with "
+            "--replace-all (on the Autopay page: tick the confirmation)"])
+    going = sorted(on_autopay & ({m.customer_id for m in matched if not m.row.enabled} | set(plan.left_roster)))
+    if on_autopay and len(going) > MOST_ENROLLED * len(on_autopay):
+        names = {m.customer_id: m.name for m in matched}
+        shown = ", ".join(names.get(customer_id, customer_id) for customer_id in going[:3])
+        raise RosterError([
+            f"{name} would take {len(going)} of the {len(on_autopay)} clients on autopay off it at once "
+            f"(more than half; {shown}{', ...' if len(going) > 3 else ''}): check that it is the complete roster "
+            "with every autopay cell filled in. If it is right, confirm with --replace-all (on the Autopay page: "
+            "tick the confirmation)"])
 
 
 def fetch(settings: RosterSettings, state: SourceState, progress: Progress) -> Batch:
@@ -431,14 +353,21 @@ def fetch(settings: RosterSettings, state: SourceState, progress: Progress) -> B
 
     Nothing is written unless the whole file is good; `imported_on` (default today) is used
     where the roster gives no date of its own."""
-    name, content = _read(settings)
+    try:
+        name, content = tabular.read_bytes(settings.file, settings.content)
+    except InputError as exc:
+        raise RosterError(exc.problems) from None
     progress(0.1, f"Reading {name}")
     imported_on = settings.imported_on or state.today
-    rows = read_roster(name, content, settings.mapping)
+    rows = read_roster(name, content, settings.mapping, imported_on)
     customers = state.rows("customers")[["customer_id", "name"]].sort_values("customer_id", ignore_index=True)
     matched, unmatched = match_customers(name, rows, customers)
     periods = state.rows("autopay_enrollments", origin=ORIGIN)
     plan = plan_history(matched, _current_imported(periods), imported_on)
+    if not settings.replace_all:
+        status = state.model("autopay_status", dates=[imported_on])
+        _confirm_if_sweeping(name, rows, matched, unmatched, plan,
+                             set(status.loc[status["on_autopay"], "customer_id"]), state.company.name)
     report = ImportReport(name, state.company.company_id, imported_on, matched, unmatched,
                           periods_opened=len(plan.opens), periods_closed=len(plan.closes) + len(plan.deletes),
                           left_roster=plan.left_roster)
@@ -456,6 +385,7 @@ SOURCE = Source(
     fetch=fetch,
     books=False,
     infers_autopay=True,
-    importer=Importer("autopay", lambda file, content=None, company_id=None, mapping=None, on=None: RosterSettings(
-        file, content, company_id, dict(mapping or {}), on), columns=CANONICAL_COLUMNS),
+    importer=Importer("autopay", lambda file, content=None, company_id=None, mapping=None, on=None, replace_all=False:
+                      RosterSettings(file, content, company_id, dict(mapping or {}), on, replace_all),
+                      columns=CANONICAL_COLUMNS),
 )

@@ -680,6 +680,7 @@ def _invoice_row(calendar: _Calendar, invoice: _Invoice) -> dict:
         "recurring_template_id": client.schedule_id if invoice.kind == "recurring" else None,
         "updated_at": _stamp(last_touched),
         "kind": invoice.kind,
+        "doc_type": "invoice",
     }
 
 
@@ -696,6 +697,7 @@ def _payment_row(calendar: _Calendar, payment: _Payment) -> dict:
         "exchange_rate": calendar.rate(currency, payment.txn_date),
         "status": "posted",
         "updated_at": _stamp(payment.txn_date),
+        "doc_type": "payment",
     }
 
 
@@ -712,6 +714,7 @@ def _credit_memo_row(calendar: _Calendar, memo: _CreditMemo) -> dict:
         "status": "posted",
         "updated_at": _stamp(memo.txn_date),
         "is_write_off": memo.is_write_off,
+        "doc_type": "credit_memo",
     }
 
 

@@ -1,19 +1,20 @@
 -- Customer credit at each date: the part of each payment and credit memo dated on or before it
--- that was not applied to an invoice by then, shown beside the aging and never netted into a
--- bucket. Only credits unapplied now, or used after the date, can be unapplied at it: the
--- pipeline checks that each one's amount = its applications + unapplied_amount.
+-- that was not applied to an invoice by then (applications that count, on the day they take
+-- effect), shown beside the aging and never netted into a bucket. Only credits not used up for
+-- good need their uses summed at a date.
 WITH uses AS {{ ref('credit_uses') }},
-as_of_dates AS {{ ref('as_of_dates') }},
-used_later AS (
-    SELECT DISTINCT source, company_id, kind, credit_id FROM uses
-    WHERE applied_on > (SELECT min(as_of) FROM as_of_dates)
+use_totals AS (
+    SELECT source, company_id, kind, credit_id, sum(amount) AS used, max(applied_on) AS last_used
+    FROM uses
+    GROUP BY ALL
 ),
 candidates AS (
     SELECT d.as_of, c.*
     FROM {{ ref('credits') }} c
-    JOIN as_of_dates d ON c.txn_date <= d.as_of
-    WHERE c.unapplied_amount <> 0
-       OR (c.source, c.company_id, c.kind, c.credit_id) IN (SELECT * FROM used_later)
+    LEFT JOIN use_totals t USING (source, company_id, kind, credit_id)
+    JOIN {{ ref('as_of_dates') }} d
+      ON c.txn_date <= d.as_of
+     AND (c.total <> coalesce(t.used, 0) OR t.last_used > d.as_of)
 ),
 used_by_date AS (
     SELECT c.as_of, c.source, c.company_id, c.kind, c.credit_id, sum(u.amount) AS used
@@ -23,7 +24,7 @@ used_by_date AS (
     GROUP BY ALL
 ),
 unapplied AS (
-    SELECT c.as_of, c.source, c.company_id, c.customer_id, c.kind, c.credit_id, c.exchange_rate,
+    SELECT c.as_of, c.source, c.company_id, c.customer_id, c.kind, c.credit_id, c.txn_date, c.exchange_rate,
            c.total - coalesce(u.used, 0) AS unapplied_amount
     FROM candidates c
     LEFT JOIN used_by_date u USING (as_of, source, company_id, kind, credit_id)

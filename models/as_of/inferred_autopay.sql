@@ -17,7 +17,7 @@ recurring AS (
 paid_by AS (
     SELECT a.source, a.company_id, a.invoice_id,
            bool_and(p.method IN ('card', 'ach')) AS electronic, arg_max(p.method, a.applied_on) AS method
-    FROM applications a
+    FROM {{ ref('live_applications') }} a
     JOIN payments p USING (source, company_id, payment_id)
     WHERE a.applied_on <= (SELECT as_of FROM as_of_dates) AND a.credit_memo_id IS NULL
     GROUP BY ALL

@@ -1,21 +1,24 @@
--- Invoices open at each date (report-date method): total minus the applications dated on or
--- before it, in the transaction currency (open_amount) and the home currency (home_open_amount),
--- with days past due and days since the invoice. Only invoices not yet settled at a date need
--- their applications summed there, which keeps a 12-month trend over a million invoices cheap.
-WITH settlement AS (
+-- A/R items open at each date (report-date method): total minus the applications that took
+-- effect on or before it, in the transaction currency (open_amount) and the home currency
+-- (home_open_amount), with days past due and days since the item. An open amount can be negative:
+-- an item entered with a negative total (a credit keyed as an invoice), or one applied more than
+-- its total. Only items not settled to exactly zero for good need their applications summed at a
+-- date, which keeps a 12-month trend over a million invoices cheap.
+WITH applications AS {{ ref('live_applications') }},
+settlement AS (
     SELECT source, company_id, invoice_id,
            sum(amount) AS applied_total, max(applied_on) AS last_applied_on
     FROM applications
     GROUP BY ALL
 ),
 candidates AS (
-    SELECT d.as_of, i.source, i.company_id, i.invoice_id, i.doc_number, i.customer_id,
+    SELECT d.as_of, i.source, i.company_id, i.invoice_id, i.doc_number, i.doc_type, i.customer_id,
            i.txn_date, i.due_date, i.kind, i.currency, i.exchange_rate, i.total
     FROM {{ ref('posted_invoices') }} i
     LEFT JOIN settlement s USING (source, company_id, invoice_id)
     JOIN {{ ref('as_of_dates') }} d
       ON i.txn_date <= d.as_of
-     AND (coalesce(s.applied_total, 0) < i.total OR s.last_applied_on > d.as_of)
+     AND (coalesce(s.applied_total, 0) <> i.total OR s.last_applied_on > d.as_of)
 ),
 applied_by_date AS (
     SELECT c.as_of, c.source, c.company_id, c.invoice_id, sum(a.amount) AS applied

@@ -13,7 +13,7 @@
 WITH candidates AS (
     SELECT source, company_id, customer_id, invoice_id, txn_date, home_total,
            CAST(floor(epoch(txn_date) / 86400 / {{ bucket_days }}) AS BIGINT) AS bucket
-    FROM {{ ref('posted_invoices') }}
+    FROM {{ ref('sales_invoices') }}
     WHERE recurring_template_id IS NULL AND total > 0
       AND txn_date <= (SELECT max(as_of) FROM {{ ref('as_of_dates') }})
 ),

@@ -12,7 +12,7 @@ WITH daily AS (
                / i.total AS credit,
            coalesce(sum(a.amount) FILTER (WHERE coalesce(m.is_write_off, false)), 0) / i.total AS written_off
     FROM {{ ref('posted_invoices') }} i
-    JOIN applications a USING (source, company_id, invoice_id)
+    JOIN {{ ref('live_applications') }} a USING (source, company_id, invoice_id)
     LEFT JOIN credit_memos m USING (source, company_id, credit_memo_id)
     WHERE i.total > 0
     GROUP BY i.source, i.company_id, i.invoice_id, i.customer_id, i.txn_date, i.due_date, i.total, a.applied_on

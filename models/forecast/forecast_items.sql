@@ -26,7 +26,7 @@ billing AS (
            sum(count(*) FILTER (WHERE recurring_template_id IS NULL)) OVER client AS billed_invoices,
            sum(sum(pow(CAST(home_total AS DOUBLE), 2)) FILTER (WHERE recurring_template_id IS NULL)) OVER client AS billed_squares,
            coalesce(lead(txn_date) OVER client - 1, DATE '9999-12-31') AS until
-    FROM {{ ref('posted_invoices') }}
+    FROM {{ ref('sales_invoices') }}
     WHERE total > 0
     GROUP BY customer_key, txn_date
     WINDOW client AS (PARTITION BY customer_key ORDER BY txn_date)
@@ -92,7 +92,7 @@ customer_days AS (
 ),
 autopay_days AS {{ ref('autopay_on_days') }},
 daily_sales AS (
-    SELECT source, company_id, txn_date, sum(home_total) AS sales FROM {{ ref('posted_invoices') }} GROUP BY ALL
+    SELECT source, company_id, txn_date, sum(home_total) AS sales FROM {{ ref('sales_invoices') }} GROUP BY ALL
 ),
 credit_sales AS (
     SELECT c.as_of, d.source, d.company_id, sum(d.sales) AS sales

@@ -3,9 +3,7 @@
 -- by due date ($basis 'due') 0 = current, then one per period of $period_days, the last of
 -- $periods open-ended; by invoice date 0 = the first period.
 SELECT o.*,
-       CASE WHEN $basis = 'due'
-            THEN CASE WHEN days_past_due <= 0 THEN 0
-                      ELSE least(ceil(days_past_due / $period_days), $periods) END
+       CASE WHEN $basis = 'due' THEN {{ due_bucket_index('days_past_due') }}
             ELSE least(greatest(ceil(days_since_invoice / $period_days), 1), $periods) - 1
        END::INTEGER AS bucket_index,
        CASE WHEN $roll_up THEN r.root_id ELSE o.customer_id END AS account_id

@@ -1,6 +1,7 @@
 -- One row per account at the date: open A/R per bucket (a column per label), total (the buckets'
 -- sum) and unapplied_credit beside them, never netted. $past_due_only counts only invoices past
--- their due date; $min_amount keeps accounts whose total is at least that much.
+-- their due date; $min_amount (0: everyone) keeps accounts whose total is at least that much. An
+-- account whose items net to a negative total (over-applied, or a negative invoice) is listed.
 {% set account = "CASE WHEN $roll_up THEN r.root_id ELSE k.customer_id END" %}
 WITH open_by_account AS (
     SELECT source, company_id, account_id,
@@ -29,6 +30,6 @@ SELECT a.source, a.company_id, a.account_id AS customer_id, c.name AS customer, 
 FROM accounts a
 JOIN customers c
   ON c.source = a.source AND c.company_id = a.company_id AND c.customer_id = a.account_id
-WHERE coalesce(a.total, 0) >= $min_amount
+WHERE ($min_amount = 0 OR coalesce(a.total, 0) >= $min_amount)
   AND (NOT $past_due_only OR a.total IS NOT NULL)
 ORDER BY total DESC, customer

@@ -11,7 +11,7 @@ paid AS (
 ),
 sales AS (
     SELECT st.autopay_status, sum(i.home_total) AS credit_sales
-    FROM {{ ref('posted_invoices') }} i
+    FROM {{ ref('sales_invoices') }} i
     JOIN invoice_status st USING (source, company_id, invoice_id)
     JOIN {{ ref('as_of_dates') }} d ON i.txn_date > d.as_of - $window_days::INTEGER AND i.txn_date <= d.as_of
     GROUP BY ALL

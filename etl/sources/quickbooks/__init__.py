@@ -4,12 +4,16 @@ A sync fetches everything it needs first, holding no database connection; the pi
 writes it in one short transaction: DuckDB lets one process write at a time, and the dashboard
 in another process must not be locked out for the length of a slow API conversation.
 
-- Full sync: every Customer (active or not), Invoice, Payment, CreditMemo, Term, PaymentMethod
-  and RecurringTransaction, paged 1,000 at a time: the whole truth for the company's books.
+- Full sync: every Customer (active or not), Invoice, Payment, CreditMemo, JournalEntry, Deposit,
+  Purchase, RecurringTransaction, Term, PaymentMethod and Account, paged 1,000 at a time, and the
+  company's Preferences and CompanyInfo (its home currency and name): the whole truth for its books.
 - Incremental sync: one CDC request for everything changed since the last succeeded run's
-  cursor (deletions are only visible there). Past CDC's 30-day window, or when a CDC block
-  comes back full (1,000 objects), it falls back to a full sync, which also catches deletions.
+  cursor (deletions are only visible there). Past CDC's 30-day window, or when the answer holds
+  1,000 objects (QuickBooks' cap for a whole answer, which may have cut it short), it falls back to
+  a full sync, which also catches deletions.
 - Each sync fetches QuickBooks' own AgedReceivables for the sync date, for reconciliation.
+- What the records mean for A/R: mapping.py, and tests/fixtures/quickbooks/NOTES.md for the
+  wire formats and their sources.
 """
 
 from __future__ import annotations
@@ -20,30 +24,25 @@ from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 
-from core.errors import SyncError
+from core.errors import SettingsError, SyncError
 from core.settings import settings as current_settings
-from etl.batch import BOOK_ENTITIES, Batch, Company, Connector, Entity, Progress, Source, SourceState
+from etl.batch import BOOK_ENTITIES, Batch, Company, Entity, Progress, Source, SourceState, stepped
 from etl.sources.quickbooks import mapping
-from etl.sources.quickbooks.api import (
-    PAGE_SIZE,
-    SOURCE as NAME,
-    QuickBooksConnection,
-    QuickBooksSettings,
-    authorization_url,
-    check_connection,
-    connect_with_redirect,
-    is_connected,
-    read_settings,
-    settings_status,
-)
+from etl.sources.quickbooks.api import CONNECTOR, SOURCE as NAME, QuickBooksConnection, QuickBooksSettings
 
 CDC_WINDOW = timedelta(days=29)  # QuickBooks keeps 30 days of changes; leave a day's margin
-REFS = ("Term", "PaymentMethod")
-BOOK_RECORDS = ("Customer", "Invoice", "Payment", "CreditMemo", "RecurringTransaction")
+CDC_CAP = 1000  # objects in one CDC answer, all entities together
+REFS = ("Term", "PaymentMethod", "Account")
+COMPANY_RECORDS = ("Preferences", "CompanyInfo")  # read on full syncs, kept with the refs
+BOOK_RECORDS = ("Customer", "Invoice", "Payment", "CreditMemo", "JournalEntry", "Deposit", "Purchase",
+                "RecurringTransaction")
 # Canonical table and key column of each QuickBooks entity whose deletions CDC reports.
-DELETABLE = {"Invoice": ("invoices", "invoice_id"), "Payment": ("payments", "payment_id"),
-             "CreditMemo": ("credit_memos", "credit_memo_id"),
+DELETABLE = {"Customer": ("customers", "customer_id"), "Invoice": ("invoices", "invoice_id"),
+             "Payment": ("payments", "payment_id"), "CreditMemo": ("credit_memos", "credit_memo_id"),
              "RecurringTransaction": ("recurring_schedules", "schedule_id")}
+# Stored rows a payment line may link to that were made from other records (mapping.Links).
+DERIVED_ROWS = (("invoices", "journal_entry"), ("invoices", "refund"), ("credit_memos", "journal_entry"),
+                ("credit_memos", "card_credit"), ("payments", "deposit"))
 
 
 @dataclass
@@ -54,17 +53,29 @@ class SyncReport:
     realm_id: str
     report_date: date
     requests: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def describe(self, result) -> str:
         written = ", ".join(f"{n:,} {table}" for table, n in result.counts.items() if n)
         asked = ", ".join(f"{n} {endpoint}" for endpoint, n in self.requests.items())
+        noted = f" {len(self.warnings)} warning{'s' if len(self.warnings) > 1 else ''} in the run log." if self.warnings else ""
         return (f"{self.mode.capitalize()} sync of QuickBooks company {self.realm_id} done: "
-                f"{written or 'nothing changed'} ({asked} requests).")
+                f"{written or 'nothing changed'} ({asked} requests).{noted}")
 
 
-def company(settings: QuickBooksSettings, companies=None, today: date | None = None) -> Company:
-    return Company(NAME, settings.realm_id, settings.company_name or f"QuickBooks company {settings.realm_id}",
-                   settings.home_currency, data_through=today)
+def company(settings: QuickBooksSettings, companies=None, today: date | None = None,
+            refs: dict[str, dict[str, dict]] | None = None) -> Company:
+    """The company, named and in the home currency QuickBooks gives (CompanyInfo, Preferences),
+    else as the settings say."""
+    if settings.realm_id is None:
+        raise SettingsError("no QuickBooks company is connected yet: run `python -m etl connect quickbooks` "
+                            "(or set QBO_REALM_ID and QBO_REFRESH_TOKEN)")
+    info = next(iter((refs or {}).get("CompanyInfo", {}).values()), {})
+    preferences = next(iter((refs or {}).get("Preferences", {}).values()), {})
+    home = ((preferences.get("CurrencyPrefs") or {}).get("HomeCurrency") or {}).get("value")
+    return Company(NAME, settings.realm_id,
+                   info.get("CompanyName") or settings.company_name or f"QuickBooks company {settings.realm_id}",
+                   home or settings.home_currency or "USD", data_through=today)
 
 
 def _cursor_is_fresh(cursor: str, today: date) -> bool:
@@ -78,35 +89,58 @@ def _live(records: list[dict]) -> list[dict]:
 
 
 def _refs(stored: pd.DataFrame, fetched: dict[str, list[dict]]) -> dict[str, dict[str, dict]]:
-    """Term and PaymentMethod records by id: those stored by earlier syncs, updated by this one's."""
-    refs: dict[str, dict[str, dict]] = {entity: {} for entity in REFS}
+    """Reference records by entity and id: those stored by earlier syncs, updated by this one's."""
+    refs: dict[str, dict[str, dict]] = {entity: {} for entity in REFS + COMPANY_RECORDS}
     for row in stored.itertuples():
-        refs[row.entity][row.ref_id] = json.loads(row.record)
-    for entity in REFS:
+        refs.setdefault(row.entity, {})[row.ref_id] = json.loads(row.record)
+    for entity in REFS + COMPANY_RECORDS:
         refs[entity].update({record["Id"]: record for record in _live(fetched.get(entity, []))})
     return refs
 
 
-def _refs_frame(fetched: dict[str, list[dict]]) -> pd.DataFrame:
+def _refs_frame(refs: dict[str, dict[str, dict]]) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"entity": entity, "ref_id": r["Id"], "record": json.dumps(r, default=str)}
-         for entity in REFS for r in _live(fetched.get(entity, []))],
+        [{"entity": entity, "ref_id": ref_id, "record": json.dumps(record, default=str)}
+         for entity, records in refs.items() for ref_id, record in records.items()],
         columns=["entity", "ref_id", "record"],
     )
 
 
-def _book_frames(fetched: dict[str, list[dict]], refs: dict[str, dict[str, dict]], home: str) -> dict[str, pd.DataFrame]:
+def _stored_derived(state: SourceState) -> list[tuple[str, dict]]:
+    """Rows earlier syncs made from journal entries, deposits and purchases."""
+    return [(table, row) for table, doc_type in DERIVED_ROWS
+            for row in state.rows(table, doc_type=doc_type).to_dict("records")]
+
+
+def _book_frames(fetched: dict[str, list[dict]], refs: dict[str, dict[str, dict]], home: str,
+                 stored_derived: list[tuple[str, dict]], warnings: list[str]) -> dict[str, pd.DataFrame]:
     live = {entity: _live(fetched.get(entity, [])) for entity in BOOK_RECORDS}
     term_names = {ref_id: record.get("Name") for ref_id, record in refs["Term"].items()}
-    schedules = [mapping.schedule_row(r, home) for r in live["RecurringTransaction"]]
-    return {
-        "customers": pd.DataFrame([mapping.customer_row(r, term_names, home) for r in live["Customer"]]),
-        "invoices": pd.DataFrame([mapping.invoice_row(r, term_names, home) for r in live["Invoice"]]),
-        "payments": pd.DataFrame([mapping.payment_row(r, refs["PaymentMethod"], home) for r in live["Payment"]]),
-        "credit_memos": pd.DataFrame([mapping.credit_memo_row(r, home) for r in live["CreditMemo"]]),
-        "applications": pd.DataFrame([a for r in live["Payment"] for a in mapping.payment_applications(r)]),
-        "recurring_schedules": pd.DataFrame([s for s in schedules if s is not None]),
+    books = mapping.accounts(list(refs["Account"].values()))
+    derived = ([item for r in live["JournalEntry"] for item in mapping.journal_entry_items(r, books, home)]
+               + [item for r in live["Deposit"] for item in mapping.deposit_items(r, books, refs["PaymentMethod"], home)]
+               + [item for r in live["Purchase"] for item in mapping.purchase_items(r, books, home)])
+    remade = {row["made_by"] for _, row in derived}
+    links = mapping.Links([*[(t, r) for t, r in stored_derived if r["made_by"] not in remade], *derived])
+    deposits = [d for d in (mapping.invoice_deposit(r, home) for r in live["Invoice"]) if d is not None]
+    payments = live["Payment"]
+    applications = [a for r in payments for a in mapping.payment_applications(r, links, warnings)]
+    rows = {
+        "customers": [mapping.customer_row(r, term_names, home) for r in live["Customer"]],
+        "invoices": [mapping.invoice_row(r, term_names, home) for r in live["Invoice"]]
+                    + [row for table, row in derived if table == "invoices"],
+        "payments": [mapping.payment_row(r, refs["PaymentMethod"], home) for r in payments]
+                    + [row for table, row in derived if table == "payments"] + [payment for payment, _ in deposits],
+        "credit_memos": [mapping.credit_memo_row(r, home) for r in live["CreditMemo"]]
+                        + [row for table, row in derived if table == "credit_memos"],
+        "applications": applications + [application for _, application in deposits],
+        "recurring_schedules": [s for s in (mapping.schedule_row(r, home) for r in live["RecurringTransaction"]) if s],
     }
+    not_understood = {w.split()[2].rstrip(":") for w in warnings if w.startswith("QuickBooks Payment ")}
+    for row in rows["payments"]:  # a payment read in part: its unapplied amount is derived, not checked
+        if row["payment_id"] in not_understood:
+            row["unapplied_amount"] = None
+    return {table: pd.DataFrame(table_rows) for table, table_rows in rows.items()}
 
 
 def _deleted(fetched: dict[str, list[dict]]) -> dict[str, pd.DataFrame]:
@@ -144,12 +178,13 @@ def aging_rows(report: dict) -> pd.DataFrame:
 
 def _read_everything(connection: QuickBooksConnection, progress: Progress) -> tuple[dict[str, list[dict]], str | None]:
     fetched, cursor = {}, None
-    entities = REFS + BOOK_RECORDS
+    entities = REFS + COMPANY_RECORDS + BOOK_RECORDS
     for number, entity in enumerate(entities):
         at = 0.05 + 0.8 * number / len(entities)
         progress(at, f"Fetching {entity} records")
+        where = " WHERE Active IN (true, false)" if entity in ("Customer", "Account") else ""  # else only active ones
         fetched[entity], server_time = connection.query_all(
-            entity, lambda n, e=entity: progress(at, f"Fetching {e}: {n:,}"))
+            entity, where, lambda n, e=entity: progress(at, f"Fetching {e}: {n:,}"))
         cursor = cursor or server_time
     return fetched, cursor
 
@@ -158,34 +193,39 @@ def fetch(settings: QuickBooksSettings, state: SourceState, progress: Progress) 
     """Everything changed since the last sync (or everything), and QuickBooks' own aging today."""
     mode = "incremental" if state.cursor and _cursor_is_fresh(state.cursor, state.today) else "full"
     connection = None
+    step, tell = stepped(progress)
     try:
-        progress(0.02, "Connecting to QuickBooks")
-        connection = QuickBooksConnection(settings)
+        step(0.02, "Connecting to QuickBooks")
+        connection = QuickBooksConnection(settings, tell=tell)
         fetched, cursor = {}, None
         if mode == "incremental":
-            progress(0.1, "Fetching changes since the last sync")
+            step(0.1, "Fetching changes since the last sync")
             fetched, cursor = connection.changes_since(REFS + BOOK_RECORDS, state.cursor)
-            if any(len(records) >= PAGE_SIZE for records in fetched.values()):
-                mode = "full"  # a full CDC block may be cut short: start over from a full read
+            if sum(len(records) for records in fetched.values()) >= CDC_CAP:
+                mode = "full"  # the answer may have been cut at QuickBooks' cap: read everything instead
         if mode == "full":
-            fetched, cursor = _read_everything(connection, progress)
-        progress(0.88, "Fetching QuickBooks' A/R aging for reconciliation")
+            fetched, cursor = _read_everything(connection, step)
+        step(0.88, "Fetching QuickBooks' A/R aging for reconciliation")
         report = connection.aged_receivables(state.today)
     except SyncError as exc:
         exc.kind, exc.requests = mode, dict(connection.requests) if connection else {}
         raise
-    refs = _refs(state.rows("source_refs") if mode == "incremental" else pd.DataFrame(columns=["entity", "ref_id", "record"]),
-                 fetched)
-    books = _book_frames(fetched, refs, settings.home_currency)
+    incremental = mode == "incremental"
+    refs = _refs(state.rows("source_refs") if incremental else pd.DataFrame(columns=["entity", "ref_id", "record"]), fetched)
+    the_company = company(settings, today=state.today, refs=refs)
+    warnings: list[str] = []
+    books = _book_frames(fetched, refs, the_company.home_currency, _stored_derived(state) if incremental else [], warnings)
     requests = dict(connection.requests)
     return Batch(
-        company(settings, today=state.today), kind=mode, complete=mode == "full",
-        rows={**books, "source_refs": _refs_frame(fetched)},
-        deleted=_deleted(fetched) if mode == "incremental" else {},
+        the_company, kind=mode, complete=not incremental,
+        rows={**books, "source_refs": _refs_frame(refs)},
+        deleted=_deleted(fetched) if incremental else {},
+        remade=[f"{entity}:{r['Id']}" for entity in BOOK_RECORDS for r in fetched.get(entity, [])] if incremental else [],
         cursor=cursor or current_settings().now().replace(tzinfo=timezone.utc).isoformat(),
         aging=aging_rows(report).assign(report_date=state.today),
         requests=requests,
-        summary=SyncReport(mode, settings.realm_id, state.today, requests),
+        warnings=warnings,
+        summary=SyncReport(mode, settings.realm_id, state.today, requests, warnings),
     )
 
 
@@ -196,8 +236,5 @@ SOURCE = Source(
     company=company,
     fetch=fetch,
     infers_autopay=True,
-    connector=Connector(
-        settings=read_settings, status=settings_status, is_connected=is_connected,
-        authorization_url=authorization_url, connect=connect_with_redirect, check=check_connection,
-    ),
+    connector=CONNECTOR,
 )

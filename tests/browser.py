@@ -1,0 +1,91 @@
+"""What the browser tests share: a real `streamlit run app.py` on a loopback port, and Debian's
+headless Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def skip_without_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def streamlit_app(env: dict, *options: str, port: int | None = None):
+    """`streamlit run app.py` with `options` (e.g. --server.address=...) and `env` added to ours,
+    until it answers its health check; yields (url, port, process). Always browsed as 127.0.0.1."""
+    port = port or free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}", *options],
+        cwd=ROOT, env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **env},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("streamlit did not start:\n" + server.stdout.read1().decode())
+                time.sleep(0.3)
+        yield url, port, server
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+@contextmanager
+def serving(db: Path, **environ: str):
+    """The dashboard over `db` on a free loopback port; yields its URL."""
+    with streamlit_app({"LEDGERLIGHT_DB": str(db), **environ}, "--server.address=127.0.0.1") as (url, _, _):
+        yield url
+
+
+@contextmanager
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+def wait_until_the_script_has_run(page) -> None:
+    """Streamlit shows a running indicator in its header until the page script finishes."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')?.innerText.includes('Stop')", timeout=60_000)
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
