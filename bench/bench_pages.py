@@ -35,9 +35,10 @@ from tests.browser import CHROMIUM, serving, wait_until_the_script_has_run
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = {"Overview": "", "Aging": "/aging", "Clients to chase": "/clients", "Autopay": "/autopay",
-         "Forecast": "/forecast", "Data & sync": "/data_sync"}
+         "Forecast": "/forecast", "Data & sync": "/data_sync", "Client": "/client"}
 SCRIPTS = {"Overview": "app.py", "Aging": "pages/aging.py", "Clients to chase": "pages/clients.py",
-           "Autopay": "pages/autopay.py", "Forecast": "pages/forecast.py", "Data & sync": "pages/data_sync.py"}
+           "Autopay": "pages/autopay.py", "Forecast": "pages/forecast.py", "Data & sync": "pages/data_sync.py",
+           "Client": "pages/client.py"}
 
 
 def build_books(size: int, folder: Path) -> Path:

@@ -180,8 +180,10 @@ def _read_only_connection(path: Path, lock_wait: float = LOCK_WAIT_SECONDS) -> I
 
 
 @contextmanager
-def read_only(path: str | os.PathLike | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived read-only connection; refuses missing, foreign or out-of-date files."""
+def read_only(path: str | os.PathLike | None = None,
+              company: tuple[str, str] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived read-only connection; refuses missing, foreign or out-of-date files.
+    `company` (source, company_id): the connection sees that company's rows only."""
     resolved = database_path(path)
     _must_exist(resolved)
     with _read_only_connection(resolved) as con:
@@ -191,7 +193,25 @@ def read_only(path: str | os.PathLike | None = None) -> Iterator[duckdb.DuckDBPy
                 f"{resolved} has schema {version}; this ledgerlight needs {SCHEMA_VERSION}. "
                 f"Run `python -m etl info --db {resolved}` once to upgrade it in place."
             )
+        if company is not None:
+            _see_one_company(con, company)
         yield con
+
+
+def _see_one_company(con: duckdb.DuckDBPyConnection, company: tuple[str, str]) -> None:
+    """Shadow every table of company rows with a temporary view of one company's, so every model
+    and metric answers for that company alone, unchanged. The views read the file's own tables
+    by their catalog name (a bare name would now mean the view); the company is a variable, never
+    SQL text."""
+    con.execute("SET VARIABLE ledgerlight_company = ?", [list(company)])
+    [(catalog,)] = con.execute("SELECT current_database()").fetchall()
+    tables = con.execute(
+        "SELECT table_name FROM information_schema.columns WHERE table_schema = 'main' "
+        "AND column_name IN ('source', 'company_id') GROUP BY table_name HAVING count(*) = 2").fetchall()
+    for (table,) in tables:
+        con.execute(
+            f'CREATE TEMP VIEW "{table}" AS SELECT * FROM "{catalog}".main."{table}" '
+            "WHERE [source, company_id] = getvariable('ledgerlight_company')")
 
 
 def _must_exist(path: Path) -> None:

@@ -10,6 +10,7 @@ name reads as it is. Numbers are numbers: -4.51 stays a negative amount.
 from __future__ import annotations
 
 import io
+from datetime import date, datetime
 from decimal import Decimal
 
 import pandas as pd
@@ -38,29 +39,55 @@ def csv_text(frame: pd.DataFrame) -> str:
     return spreadsheet_safe(frame).to_csv(index=False)
 
 
-def excel_bytes(frame: pd.DataFrame, sheet: str) -> bytes:
-    """An .xlsx workbook of one sheet: amounts as numbers to the cent, every text cell typed as
-    text (so `=…` is shown, never run), characters Excel cannot hold replaced by �."""
+def excel_bytes(frame: pd.DataFrame, sheet: str, heading: tuple[str, ...] = (),
+                labels: dict[str, str] | None = None) -> bytes:
+    """An .xlsx workbook of one sheet: `heading` lines first (what, as of when, which company),
+    then the table under `labels` (default: the column names), amounts as numbers to the cent
+    with a totals row of their exact sums, dates as dates; every text cell typed as text (so `=…`
+    is shown, never run), characters Excel cannot hold replaced by �."""
     from openpyxl import Workbook  # only when someone downloads: openpyxl takes a while to import
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.styles import Font
 
     book = Workbook()
     page = book.active
     page.title = sheet[:31]
+
     def held(value):
         if isinstance(value, str):
             return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
         return None if _missing(value) else value
 
-    page.append([held(str(column)) for column in frame.columns])
+    for line in heading:
+        page.append([held(line)])
+    if heading:
+        page.append([])
+    page.append([held(str((labels or {}).get(column, column))) for column in frame.columns])
+    header_row = page.max_row
     for row in frame.itertuples(index=False):
         page.append([held(value) for value in row])
-    for cells in page.iter_rows():
+    sums = {c: sum((v for v in frame[c] if isinstance(v, Decimal)), Decimal(0))
+            for c in frame.columns if frame[c].map(lambda v: isinstance(v, Decimal)).any()}
+    if sums and len(frame):
+        named = next((c for c in frame.columns if c not in sums), None)  # where the word "Total" goes
+        page.append(["Total" if c == named else sums.get(c) for c in frame.columns])
+        for cell in page[page.max_row]:
+            cell.font = Font(bold=True)
+    for cell in page[header_row]:
+        cell.font = Font(bold=True)
+    page.freeze_panes = page.cell(row=header_row + 1, column=1)
+    for cells in page.iter_rows(min_row=header_row):
         for cell in cells:
             if isinstance(cell.value, str):
                 cell.data_type = "s"  # openpyxl would otherwise store '=…' as a formula
             elif isinstance(cell.value, Decimal):
                 cell.number_format = "#,##0.00"
+            elif isinstance(cell.value, (date, datetime)):
+                cell.number_format = "yyyy-mm-dd"
+    for cells in page.iter_rows(max_row=header_row - 1) if heading else ():
+        for cell in cells:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -162,7 +162,7 @@ def forecast_report(con: duckdb.DuckDBPyConnection, as_of: date) -> dict:
         "at_risk_invoices": [
             {"customer_id": row["customer_id"], "customer": row["customer"], "invoice_id": row["invoice_id"],
              "doc_number": row["doc_number"], "due_date": row["due_date"].isoformat(),
-             "days_past_due": int(row["days_past_due"]), "open_amount": _money(row["open_amount"]),
+             "days_past_due": int(row["days_past_due"]), "open_amount": _money(row["home_open_amount"]),
              "at_risk_share": _number(row["at_risk_share"], 4), "at_risk": _money(row["at_risk"])}
             for row in at_risk.to_dict("records")
         ],

@@ -19,10 +19,19 @@ from metrics.autopay import (
     autopay_conversion_candidates,
     autopay_enrollment_history,
     autopay_failed_charges,
+    autopay_share_clients,
     autopay_status_as_of,
     autopay_status_split,
     autopay_uplift,
     autopay_what_if,
+)
+from metrics.client import (
+    client_autopay_history,
+    client_directory,
+    client_invoices_paid,
+    client_months,
+    client_payments,
+    client_summary,
 )
 from metrics.behaviour import client_payment_habits, collections_worklist, invoice_payment_days
 from metrics.forecast import (
@@ -34,6 +43,7 @@ from metrics.forecast import (
     forecast_totals,
     invoices_at_risk,
 )
+from metrics.kpi_review import ar_change, kpi_review
 from metrics.kpis import collection_effectiveness, dso_countback, kpi_series, kpis
 from metrics.reconciliation import reconciliation_with_source
 from metrics.recurring import (
@@ -47,6 +57,8 @@ from metrics.recurring import (
 from metrics.status import companies, database_summary, home_currency, snapshot_limit, sync_history
 
 __all__ = [
+    "ar_change",
+    "kpi_review",
     "aging_buckets",
     "aging_by_customer",
     "ar_summary",
@@ -57,6 +69,7 @@ __all__ = [
     "autopay_conversion_candidates",
     "autopay_enrollment_history",
     "autopay_failed_charges",
+    "autopay_share_clients",
     "autopay_status_as_of",
     "autopay_status_split",
     "autopay_uplift",
@@ -66,7 +79,13 @@ __all__ = [
     "backtest_weeks",
     "bucket_labels",
     "cash_forecast",
+    "client_autopay_history",
+    "client_directory",
+    "client_invoices_paid",
+    "client_months",
     "client_payment_habits",
+    "client_payments",
+    "client_summary",
     "collection_effectiveness",
     "collections_worklist",
     "companies",

@@ -66,13 +66,19 @@ def open_invoices_as_of(
     periods: int = 4,
     customer_id: str | None = None,
     roll_up: bool = True,
+    bucket: str | None = None,
+    past_due_only: bool = False,
 ) -> pd.DataFrame:
     """Every invoice open at `as_of` with its open amount, days past due and aging bucket.
 
-    `customer_id` limits it to one account (with its sub-customers when `roll_up`).
+    `customer_id` limits it to one account (with its sub-customers when `roll_up`), `bucket` to
+    the invoices in one bucket (a label of `bucket_labels`), `past_due_only` to those past due.
     """
     options = AgingOptions(basis, period_days, periods)
-    params = {"dates": [as_of], "roll_up": roll_up, "customer_id": customer_id, **options.params}
+    if bucket is not None and bucket not in options.labels:
+        raise InputError(f"unknown bucket {bucket!r}: use one of {', '.join(options.labels)}")
+    params = {"dates": [as_of], "roll_up": roll_up, "customer_id": customer_id, "past_due_only": past_due_only,
+              "bucket_index": None if bucket is None else options.labels.index(bucket), **options.params}
     return _with_categorical_bucket(models.frame(con, "open_invoices_as_of", params), options.labels)
 
 
@@ -82,10 +88,13 @@ def aging_buckets(
     basis: str = "due",
     period_days: int = 30,
     periods: int = 4,
+    past_due_only: bool = False,
 ) -> pd.DataFrame:
-    """Open A/R per bucket at `as_of`: one row per bucket (empty ones too) with `amount` and `invoices`."""
+    """Open A/R per bucket at `as_of`: one row per bucket (empty ones too) with `amount` and
+    `invoices`; `past_due_only` counts only invoices past their due date."""
     options = AgingOptions(basis, period_days, periods)
-    params = {"dates": [as_of], "roll_up": False, "bucket_count": len(options.labels), **options.params}
+    params = {"dates": [as_of], "roll_up": False, "bucket_count": len(options.labels),
+              "past_due_only": past_due_only, **options.params}
     frame = _with_categorical_bucket(models.frame(con, "aging_buckets", params), options.labels)
     return frame[["bucket", "amount", "invoices"]]
 
@@ -148,20 +157,16 @@ def ar_trend(
     return models.frame(con, "ar_trend", params, labels=options.labels)
 
 
+def ar_summaries(con: duckdb.DuckDBPyConnection, dates: list[date]) -> pd.DataFrame:
+    """The headline figures at each of `dates`, oldest first, in one query: as_of, total_ar,
+    current_ar, overdue_ar (past due: total - current), pct_current, open_invoices."""
+    frame = models.frame(con, "ar_totals", {"dates": sorted(dates)})
+    frame["overdue_ar"] = [total - current for total, current in zip(frame["total_ar"], frame["current_ar"])]
+    frame["pct_current"] = [float(current / total) if total else None
+                            for total, current in zip(frame["total_ar"], frame["current_ar"])]
+    return frame[["as_of", "total_ar", "current_ar", "overdue_ar", "pct_current", "open_invoices"]]
+
+
 def ar_summary(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
     """Headline figures at `as_of`: total, current and overdue A/R, % current, open invoices."""
-    buckets = aging_buckets(con, as_of)
-    total = sum(buckets["amount"], start=ZERO)
-    current = buckets["amount"].iloc[0]
-    return pd.DataFrame(
-        [
-            {
-                "as_of": as_of,
-                "total_ar": total,
-                "current_ar": current,
-                "overdue_ar": total - current,
-                "pct_current": float(current / total) if total else None,
-                "open_invoices": int(buckets["invoices"].sum()),
-            }
-        ]
-    )
+    return ar_summaries(con, [as_of])

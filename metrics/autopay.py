@@ -173,3 +173,18 @@ def autopay_what_if(
         "overdue_ar_change": -released_overdue,
         "cash_released": released,
     }])
+
+
+def autopay_share_clients(con: duckdb.DuckDBPyConnection, as_of: date, share_of_manual_mrr: float) -> list[str]:
+    """The conversion candidates, best first (most cash released), whose MRR together first
+    reaches `share_of_manual_mrr` of all non-autopay MRR: the clients a share stands for when a
+    what-if needs names (the cash forecast)."""
+    candidates = autopay_conversion_candidates(con, as_of)
+    target = sum(candidates["mrr"], start=ZERO) * Decimal(str(share_of_manual_mrr))
+    chosen, reached = [], ZERO
+    for row in candidates.itertuples():
+        if reached >= target or not target:
+            break
+        chosen.append(row.customer_id)
+        reached += row.mrr
+    return chosen

@@ -103,7 +103,7 @@ def invoices_at_risk(
 ) -> pd.DataFrame:
     """Invoices past due at `as_of` whose open amount the forecast does not expect within the
     `weeks` weeks, largest at-risk amount first: customer_id, customer, invoice_id, doc_number,
-    txn_date, due_date, days_past_due, open_amount, at_risk_share (float), at_risk (money). Their
+    txn_date, due_date, days_past_due, home_open_amount, at_risk_share (float), at_risk (money). Their
     sum is what `cash_forecast` leaves out as at risk."""
     frame = models.frame(con, "invoices_at_risk", _params([as_of], weeks, autopay_customer_ids))
     return frame[frame["at_risk"] > 0].drop(columns=["as_of", "source", "company_id"]).reset_index(drop=True)

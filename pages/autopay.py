@@ -78,7 +78,7 @@ for column, status in zip(st.columns(2), ["autopay", "manual"]):
     )
 st.caption("Last 90 days. Avg days delinquent = Σ amount × days late ÷ Σ amount of invoices paid; "
            "DSO = open A/R ÷ credit sales × 90, each over that status's invoices.")
-tables.show(split, key="autopay_split")
+tables.show(split, key="autopay_split", currency=ctx.home_currency)
 
 st.subheader("Whom to convert next")
 candidates = shell.metric("autopay_conversion_candidates")
@@ -88,22 +88,23 @@ st.caption(
 )
 listed = candidates[["customer", "email", "mrr", "weighted_days_late_12m", "usual_method", "pays_by_card_or_ach",
                      "cash_released", "customer_id"]]
-tables.show(
-    listed, key="autopay_candidates",
-    weighted_days_late_12m=st.column_config.NumberColumn("usually pays (days late, 12 mo.)", format="%.1f"),
-    pays_by_card_or_ach=st.column_config.CheckboxColumn("pays by card/ACH"),
-)
-tables.downloads(listed, f"autopay-candidates-{ctx.as_of}", key="autopay-candidates")
+tables.show(listed, key="autopay_candidates", currency=ctx.home_currency, totals=True)
+tables.downloads(listed, f"autopay-candidates-{ctx.as_of}", key="autopay-candidates",
+                 heading=(f"Autopay conversion candidates, as of {ctx.as_of:%d %B %Y}", ", ".join(ctx.company_names)))
 
 st.subheader("What if they were on autopay?")
 names = dict(zip(candidates["customer_id"], candidates["customer"]))
-chosen_by = st.radio("Move", ["chosen clients", "a share of non-autopay MRR"], horizontal=True, key="autopay_what_if_by")
+# Kept across pages (shell.kept): the Forecast page's cash curve starts from the same clients.
+chosen_by = st.radio("Move", ["chosen clients", "a share of non-autopay MRR"], horizontal=True,
+                     key=shell.kept("autopay_what_if_by", "chosen clients"))
 if chosen_by == "chosen clients":
-    chosen = st.multiselect("Clients", list(names), default=list(names)[:10], format_func=names.get, key="autopay_what_if_clients")
-    shell.remember_autopay_what_if(chosen)  # the Forecast page's cash curve starts from these
+    key = shell.kept("autopay_what_if_clients", list(names)[:10])
+    st.session_state[key] = [customer for customer in st.session_state[key] if customer in names]
+    chosen = st.multiselect("Clients", list(names), format_func=names.get, key=key)
     what_if = shell.metric("autopay_what_if", customer_ids=tuple(chosen)) if chosen else None
 else:
-    share = st.slider("Share of non-autopay MRR", 0, 100, 25, step=5, format="%d%%", key="autopay_what_if_share")
+    share = st.slider("Share of non-autopay MRR", 0, 100, step=5, format="%d%%",
+                      key=shell.kept("autopay_what_if_share", 25))
     what_if = shell.metric("autopay_what_if", share_of_manual_mrr=share / 100)
 if what_if is not None:
     result = what_if.iloc[0]
@@ -119,16 +120,15 @@ if what_if is not None:
 
 st.subheader("Before and after enrolling")
 st.caption("Each client on autopay: mean days to pay in the 12 months before enrolling and since. Uplift = before − after.")
-tables.show(shell.metric("autopay_uplift").drop(columns=["source", "company_id"]), key="autopay_uplift",
-            uplift_days=st.column_config.NumberColumn("uplift (days)", format="%.1f"))
+tables.show(shell.metric("autopay_uplift"), key="autopay_uplift", currency=ctx.home_currency)
 
 st.subheader("Failed or late autopay charges")
 failed = shell.metric("autopay_failed_charges")
 st.caption(f"{len(failed):,} autopay invoices due in the last 12 months were collected more than 2 days after "
            "the due date, or not yet.")
-tables.show(failed.drop(columns=["source", "company_id"]), key="autopay_failed")
+tables.show(failed, key="autopay_failed", currency=ctx.home_currency, totals=True)
 
 st.subheader("Enrollment history")
 st.caption("Imported rosters win over manual entries, which win over inferences; ✓ marks the period that sets "
            "each client's status today. Inferred: the last 3+ recurring invoices paid by card/ACH within 2 days of due.")
-tables.show(shell.metric("autopay_enrollment_history").drop(columns=["source", "company_id"]), key="autopay_history")
+tables.show(shell.metric("autopay_enrollment_history"), key="autopay_history", currency=ctx.home_currency)

@@ -24,18 +24,10 @@ drifting.metric(
     "12-month median days late (an unpaid one counts its days past due so far).",
 )
 
-columns = ["customer", "email", "overdue", "oldest_days_past_due", "overdue_since", "overdue_invoices", "91+",
-           "unapplied_credit", "last_payment_date", "weighted_days_late_12m", "share_on_time_12m", "drift", "customer_id"]
+# What a collector ranks by first, so a phone shows it beside the name; how to reach them last.
+columns = ["customer", "overdue", "oldest_days_past_due", "91+", "weighted_days_late_12m", "drift", "overdue_since",
+           "overdue_invoices", "unapplied_credit", "last_payment_date", "share_on_time_12m", "email", "customer_id"]
 listed = worklist[columns]
-tables.show(
-    listed,
-    key="worklist",
-    oldest_days_past_due=st.column_config.NumberColumn("oldest (days past due)"),
-    weighted_days_late_12m=st.column_config.NumberColumn(
-        "usually pays (days late, 12 mo.)", format="%.1f",
-        help="Amount-weighted days late of invoices paid in the last 12 months: Σ amount × days late ÷ Σ amount.",
-    ),
-    share_on_time_12m=st.column_config.NumberColumn("on time (12 mo.)", format="percent"),
-    drift=st.column_config.CheckboxColumn("⚠ drifting"),
-)
-tables.downloads(listed, f"collections-{ctx.as_of}", key="worklist")
+tables.show(listed, key="worklist", currency=ctx.home_currency, totals=True)
+tables.downloads(listed, f"collections-{ctx.as_of}", key="worklist",
+                 heading=(f"Clients to chase, as of {ctx.as_of:%d %B %Y}", ", ".join(ctx.company_names)))

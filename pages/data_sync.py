@@ -65,7 +65,8 @@ def reconciliation(source) -> None:
         st.success(f"Reconciles with {source.label}: every customer and bucket agrees to the cent at {report_date}.")
     else:
         st.error(f"{len(differences)} customer/bucket figures differ from {source.label} at {report_date}.")
-        tables.show(differences.drop(columns=["company_id", "report_date"]), key=f"{source.name}_reconciliation")
+        tables.show(differences.rename(columns={"source": source.label}), key=f"{source.name}_reconciliation",
+                    currency=ctx.home_currency)
     st.caption(f"{source.label} nets unapplied payments and credits into a customer's row; ledgerlight lists "
                "them apart, so its Current and Total are compared less the customer's unapplied credit. "
                "Sub-customers are compared on their own rows.")
@@ -106,7 +107,7 @@ else:
 
 st.subheader("Last runs")
 runs = shell.metric("sync_history")
-tables.show(runs.drop(columns="warnings"), key="runs")
+tables.show(runs, key="runs", currency=ctx.home_currency)
 noted = runs[runs["warning_count"] > 0]
 if not noted.empty:
     latest = noted.iloc[0]

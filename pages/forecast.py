@@ -42,15 +42,15 @@ tiles[3].metric("At risk", money(at_risk_total(at_risk), ctx.home_currency),
 st.plotly_chart(charts.cash_forecast(forecast, ctx.home_currency), width="stretch")
 st.caption(f"The band is the {BAND_LEVEL:.0%} interval of each week's cash under the forecast's own distribution "
            "(each invoice collected in a week or not); the backtest below shows how often the cash fell inside it.")
-tables.show(forecast, key="forecast_weeks")
-tables.downloads(forecast, f"cash-forecast-{ctx.as_of}", key="forecast")
+tables.show(forecast, key="forecast_weeks", currency=ctx.home_currency, totals=True)
+tables.downloads(forecast, f"cash-forecast-{ctx.as_of}", key="forecast",
+                 heading=(f"Cash forecast, 13 weeks from {ctx.as_of:%d %B %Y}", ", ".join(ctx.company_names)))
 
 st.markdown(f"**At risk: {money(at_risk_total(at_risk), ctx.home_currency)} in {len(at_risk):,} past-due invoices**")
 if at_risk.empty:
     st.caption("No past-due money is at risk: every overdue invoice is expected within the 13 weeks.")
 else:
-    tables.show(at_risk, key="forecast_at_risk",
-                at_risk_share=st.column_config.NumberColumn("share at risk", format="percent"))
+    tables.show(at_risk, key="forecast_at_risk", currency=ctx.home_currency, totals=True)
 
 st.subheader("Recurring revenue")
 summary = shell.metric("recurring_revenue_summary").iloc[0]
@@ -70,7 +70,7 @@ mrr_forecast, _, mrr_accuracy = shell.metric("mrr_outlook")  # one backtest for 
 st.plotly_chart(charts.mrr_trend(movements, mrr_forecast, ctx.home_currency), width="stretch")
 st.caption(f"MRR forecast method: **{mrr_forecast['method'].iloc[0]}**, the one with the lowest backtest error on "
            "this book (below): the movement-rate rule is only used where it beats keeping MRR flat.")
-tables.show(movements, key="forecast_movements")
+tables.show(movements, key="forecast_movements", currency=ctx.home_currency)
 
 st.markdown("**MRR forecast backtest**")
 st.caption("The MRR forecast rule replayed at each of the last 12 month-ends whose horizon has passed, from the "

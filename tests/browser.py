@@ -89,3 +89,32 @@ def wait_until_the_script_has_run(page) -> None:
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+_LAYOUT_PROBLEMS = """() => {
+  const problems = [];
+  for (const tile of document.querySelectorAll('[data-testid="stMetricValue"], [data-testid="stMetricLabel"]')) {
+    for (const box of [tile, ...tile.querySelectorAll('*')]) {
+      const text = box.innerText || '';
+      if (text.trim().endsWith('…') || box.scrollWidth > box.clientWidth + 1) {
+        problems.push(`cut short: ${tile.innerText.trim()}`);
+        break;
+      }
+    }
+  }
+  for (const bar of document.querySelectorAll('.js-plotly-plot .bars path')) {
+    const box = bar.getBBox();
+    if (box.height > 0.5 && box.width < 4) problems.push(`a bar ${box.width.toFixed(1)} px wide`);
+  }
+  for (const header of document.querySelectorAll('[data-testid="stDataFrame"] table[role="grid"] th')) {
+    const text = header.innerText.trim();
+    if (/^[a-z0-9]+(_[a-z0-9]+)+$/.test(text)) problems.push(`a header that is not a label: ${text}`);
+  }
+  return [...new Set(problems)];
+}"""
+
+
+def layout_problems(page) -> list[str]:
+    """What a reader trips over on the page as drawn: a tile cut short ("$374,…"), a bar too thin to
+    see (a month drawn one day wide), a table header that is a column name, not a label."""
+    return page.evaluate(_LAYOUT_PROBLEMS)

@@ -74,3 +74,10 @@ def shown(element) -> str:
     """What a person reads in an AppTest markdown element: its text without the backslashes
     that keep names and messages from being read as markdown (ui.format.plain)."""
     return re.sub(r"\\(.)", r"\1", str(element.value))
+
+
+def client_names(links) -> list[str]:
+    """The names a table's client link column shows (tables.client_link: client?name=…&client=…)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    return [parse_qs(urlsplit(link).query)["name"][0] for link in links]

@@ -13,7 +13,7 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 from core.db import read_only
 from metrics import aging_buckets, aging_by_customer, ar_summary, collections_worklist, kpis, open_invoices_as_of
-from tests.conftest import DEMO_AS_OF, shown
+from tests.conftest import DEMO_AS_OF, client_names, shown
 from ui.format import days, money, percent
 
 
@@ -98,13 +98,31 @@ def test_aging_page_figures_and_drill_down(monkeypatch, demo_db):
     with read_only(demo_db) as con:
         buckets = aging_buckets(con, DEMO_AS_OF)
         customers = aging_by_customer(con, DEMO_AS_OF)
-        top = customers[customers["total"] > 0].iloc[0]
-        invoices = open_invoices_as_of(con, DEMO_AS_OF, customer_id=top.customer_id)
+        owing_past_due = aging_by_customer(con, DEMO_AS_OF, past_due_only=True)
+        top = owing_past_due[owing_past_due["total"] > 0].iloc[0]  # listed with and without "Past due only"
+        everyone = open_invoices_as_of(con, DEMO_AS_OF)
+        theirs = open_invoices_as_of(con, DEMO_AS_OF, customer_id=top.customer_id)
+        theirs_past_due = theirs[theirs["days_past_due"] > 0]
+        past_due = aging_buckets(con, DEMO_AS_OF, past_due_only=True)
     shown = {m.label: m.value for m in page.metric}
     assert shown == {str(b.bucket): money(b.amount) for b in buckets.itertuples()}
     assert len(page.dataframe[0].value) == len(customers)
-    assert page.selectbox[0].value == top.customer_id
-    assert len(page.dataframe[1].value) == len(invoices) > 0
+    assert page.selectbox(key="aging_customer").value is None  # every customer's open invoices at first
+    assert len(page.dataframe[1].value) == len(everyone)
+
+    page.selectbox(key="aging_customer").set_value(top.customer_id).run()  # what a click on its row does
+    invoices = page.dataframe[1].value
+    assert len(invoices) == len(theirs) > 0
+    assert any(f"Open **{money(sum(theirs['home_open_amount']))}**" in c.value for c in page.main.caption)  # totals line
+
+    page.segmented_control(key="aging_bucket").set_value("current").run()
+    assert len(page.dataframe[1].value) == (theirs["bucket"] == "current").sum()
+
+    page.segmented_control(key="aging_bucket").set_value(None).run()
+    page.toggle(key="aging_past_due").set_value(True).run()  # tiles, customers and invoices agree
+    assert {m.label: m.value for m in page.metric}["current"] == "$0.00"
+    assert {m.label: m.value for m in page.metric}["91+"] == money(past_due["amount"].iloc[-1])
+    assert len(page.dataframe[1].value) == len(theirs_past_due)
 
     page.radio[0].set_value("invoice").run()
     assert [m.label for m in page.metric] == ["0-30", "31-60", "61-90", "91+"]
@@ -116,16 +134,44 @@ def test_clients_page_lists_the_worklist(monkeypatch, demo_db):
         worklist = collections_worklist(con, DEMO_AS_OF)
     assert page.metric[0].value == f"{len(worklist):,}"
     table = page.dataframe[0].value
-    assert table["customer"].tolist() == worklist["customer"].tolist()
+    assert client_names(table["customer"]) == worklist["customer"].tolist()
+    assert table["customer"].iloc[0].endswith(f"client={worklist['customer_id'].iloc[0]}")  # a link to its page
     assert table["overdue"].iloc[0] == float(worklist["overdue"].iloc[0])
 
 
-def test_companies_in_two_home_currencies_are_refused_clearly(monkeypatch, tmp_path):
+def _two_companies(tmp_path, second_currency: str):
+    """Harbor IT (USD) owes 100.00 and Maple MSP owes 250.00 in `second_currency`, each one invoice."""
     from etl.batch import Company
-    from tests.books import SAMPLE_CUSTOMERS, write_book
+    from tests.books import write_book
 
-    db = write_book(tmp_path / "two.duckdb", SAMPLE_CUSTOMERS)
-    write_book(db, SAMPLE_CUSTOMERS, company=Company("test", "c2", "Maple MSP", home_currency="CAD"))
-    app = run_app(monkeypatch, db)
-    assert not app.exception and not app.metric
-    assert shown(app.error[0]) == "the database holds companies in CAD, USD; totals across them would mix currencies"
+    db = tmp_path / "two.duckdb"
+    for company, total in ((Company("test", "c1", "Harbor IT"), "100.00"),
+                           (Company("test", "c2", "Maple MSP", home_currency=second_currency), "250.00")):
+        write_book(db, [{"customer_id": "K1", "name": "Kite Co", "currency": company.home_currency}],
+                   [{"invoice_id": "I1", "customer_id": "K1", "txn_date": date(2026, 11, 2),
+                     "due_date": date(2026, 12, 2), "total": total, "currency": company.home_currency}],
+                   company=company)
+    return db
+
+
+def test_companies_in_two_home_currencies_are_shown_one_at_a_time(monkeypatch, tmp_path):
+    app = run_app(monkeypatch, _two_companies(tmp_path, "CAD"))
+    assert not app.exception
+    picker = app.sidebar.selectbox(key="company_widget")
+    assert [picker.format_func(option) for option in picker.options] == ["Harbor IT (test)", "Maple MSP (test)"]
+    assert "mix currencies" in shown(app.sidebar.caption[0])  # why there is no "All companies"
+    assert {m.label: m.value for m in app.metric}["Total A/R"] == "$100.00"
+    picker.select(picker.options[1]).run()
+    assert {m.label: m.value for m in app.metric}["Total A/R"] == "CA$250.00"
+
+
+def test_companies_in_one_currency_can_be_summed_or_chosen(monkeypatch, tmp_path):
+    app = run_app(monkeypatch, _two_companies(tmp_path, "USD"))
+    picker = app.sidebar.selectbox(key="company_widget")
+    assert picker.value == "All companies"
+    assert {m.label: m.value for m in app.metric}["Total A/R"] == "$350.00"  # 100.00 + 250.00
+    picker.select(picker.options[2]).run()
+    assert {m.label: m.value for m in app.metric}["Total A/R"] == "$250.00"
+    app.switch_page("pages/aging.py").run()  # the choice holds on every page
+    assert app.sidebar.selectbox(key="company_widget").value == ("test", "c2")
+    assert {m.label: m.value for m in app.metric}["current"] == "$250.00"

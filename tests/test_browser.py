@@ -7,9 +7,20 @@ from playwright.sync_api import expect
 
 from core.db import read_only
 from metrics import ar_summary
-from tests.browser import ARTIFACTS, ROOT, serving, skip_without_chromium, wait_until_the_script_has_run
+from tests.browser import (
+    ARTIFACTS,
+    ROOT,
+    layout_problems,
+    screenshot,
+    serving,
+    skip_without_chromium,
+    wait_until_the_script_has_run,
+)
 from tests.conftest import DEMO_AS_OF
+from ui.charts import NEUTRAL
 from ui.format import money
+
+NEUTRAL_RGB = "rgb({}, {}, {})".format(*(int(NEUTRAL[i:i + 2], 16) for i in (1, 3, 5)))
 
 skip_without_chromium()
 
@@ -39,9 +50,10 @@ def test_overview_in_a_real_browser(dashboard, browser, demo_db):
 @pytest.mark.parametrize("path, heading", [
     ("/aging", "Aging"), ("/clients", "Clients to chase"), ("/autopay", "Autopay"),
     ("/forecast", "Cash forecast and recurring revenue"), ("/data_sync", "Data & sync"),
+    ("/client?client=C1112", "Bayview Foods"),
 ])
 def test_a_bookmarked_page_url_keeps_the_sidebar_and_banner(dashboard, browser, path, heading):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.goto(dashboard + path)
     page.get_by_role("heading", name=heading, exact=True, level=1).wait_for(timeout=60_000)
     wait_until_the_script_has_run(page)
@@ -50,8 +62,37 @@ def test_a_bookmarked_page_url_keeps_the_sidebar_and_banner(dashboard, browser, 
     expect(sidebar.get_by_text("As of", exact=True)).to_be_visible()
     expect(sidebar.get_by_role("link", name="Overview")).to_be_visible()
     expect(page.get_by_text("Demo data.")).to_be_visible()
+    assert layout_problems(page) == []  # no tile cut short, no hairline bar, no raw column name
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=ARTIFACTS / f"{path.strip('/')}.png", full_page=True)
+    page.screenshot(path=ARTIFACTS / f"{path.strip('/').split('?')[0]}.png", full_page=True)
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def dark_dashboard(demo_db):
+    with serving(demo_db, STREAMLIT_THEME_BASE="dark") as url:
+        yield url
+
+
+PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 1440, "height": 900}
+
+
+@pytest.mark.parametrize("path, viewport, theme", [
+    ("/", PHONE, "light"), ("/clients", PHONE, "light"), ("/aging", PHONE, "light"),
+    ("/", DESKTOP, "dark"), ("/forecast", DESKTOP, "dark"),
+])
+def test_pages_read_on_a_phone_and_in_dark_mode(request, browser, path, viewport, theme):
+    url = request.getfixturevalue("dark_dashboard" if theme == "dark" else "dashboard")
+    page = browser.new_page(viewport=viewport)
+    page.goto(url + path)
+    page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=60_000)
+    wait_until_the_script_has_run(page)
+    assert layout_problems(page) == []
+    if theme == "dark":  # the neutral series (totals, what was actually collected) stay readable
+        background = page.evaluate("() => getComputedStyle(document.querySelector('.stApp')).backgroundColor")
+        assert background != "rgb(255, 255, 255)"
+        assert page.locator(f'.js-plotly-plot path[style*="{NEUTRAL_RGB}"]').count() > 0
+    screenshot(page, f"{theme}-{viewport['width']}{path.replace('/', '-').rstrip('-') or '-overview'}")
     page.close()
 
 

@@ -142,7 +142,7 @@ def test_the_band_is_the_models_80_percent_interval(book):
 def test_what_is_never_expected_is_at_risk(book):
     with read_only(book) as con:
         at_risk = invoices_at_risk(con, AS_OF)
-    assert at_risk[["invoice_id", "days_past_due", "open_amount", "at_risk_share", "at_risk"]].values.tolist() == [
+    assert at_risk[["invoice_id", "days_past_due", "home_open_amount", "at_risk_share", "at_risk"]].values.tolist() == [
         ["IO1", 90, Decimal("250.00"), 1.0, Decimal("250.00")]]
 
 

@@ -73,7 +73,8 @@ def test_excel_cells_are_text_never_formulas(hostile_db):
     sheet = openpyxl.load_workbook(io.BytesIO(exports.excel_bytes(worklist(hostile_db), "worklist"))).active
     header = [cell.value for cell in sheet[1]]
     customer, overdue = header.index("customer"), header.index("overdue")
-    rows = list(sheet.iter_rows(min_row=2))
+    *rows, totals = list(sheet.iter_rows(min_row=2))
+    assert totals[overdue].value == 2800 and totals[0].value == "Total"  # 100 + 200 + … + 700
     assert {row[customer].value for row in rows} == set(NAMES.values())  # as typed: Excel never runs a text cell
     assert {row[customer].data_type for row in rows} == {"s"}
     assert sorted(row[overdue].value for row in rows) == [100, 200, 300, 400, 500, 600, 700]

@@ -1,25 +1,53 @@
-"""Plotly figures. They take metric DataFrames and only draw: hover text shows exact amounts."""
+"""Plotly figures. They take metric DataFrames and only draw: hover text shows exact amounts.
+
+One look for light and dark themes (Streamlit draws the background and the text): series colours
+of middle lightness, so none fades into either background, and months on a category axis, so a
+bar is a month wide even when the as-of date sits one day after a month-end."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 
 from ui.format import currency_symbol, money
 
-# Green while current, through amber, to red for the oldest debt.
-_BUCKET_COLOURS = ["#2e7d32", "#9ccc65", "#fbc02d", "#fb8c00", "#c62828", "#8e0000"]
+# Green while current, through amber, to red for the oldest debt; any number of periods.
+_BUCKET_SCALE = [[0.0, "#2e7d32"], [0.2, "#9ccc65"], [0.4, "#fbc02d"], [0.6, "#fb8c00"], [0.8, "#e53935"],
+                 [1.0, "#8e0000"]]
+NEUTRAL = "#78909c"  # totals and actual results: readable on white and on Streamlit's dark background
+BLUE, LIGHT_BLUE, ORANGE = "#1e88e5", "#90caf9", "#fb8c00"
 
 
 def _colours(labels: list[str]) -> list[str]:
-    return [_BUCKET_COLOURS[min(i, len(_BUCKET_COLOURS) - 1)] for i in range(len(labels))]
+    if len(labels) <= 1:
+        return [_BUCKET_SCALE[0][1]] * len(labels)
+    return sample_colorscale(_BUCKET_SCALE, [i / (len(labels) - 1) for i in range(len(labels))])
+
+
+def period_labels(dates) -> list[str]:
+    """'Nov 2026' for a month-end, '1 Dec 2026' for any other day (the as-of date)."""
+    def label(day: date) -> str:
+        month_end = (pd.Timestamp(day) + pd.offsets.MonthEnd(0)).date() == day
+        return f"{day:%b %Y}" if month_end else f"{day.day} {day:%b %Y}"
+    return [label(pd.Timestamp(day).date()) for day in dates]
+
+
+def money_axis(currency: str) -> dict:
+    """Ticks of money written as the tiles write it: the sign before the symbol ('-$4.5k', never
+    '$-4.5k'), round steps; dollars through d3's own currency format, other symbols as a prefix."""
+    if currency_symbol(currency) == "$":
+        return dict(tickformat="$~s")
+    return dict(tickprefix=currency_symbol(currency), tickformat="~s")
 
 
 def _layout(figure: go.Figure, title: str, currency: str | None = None) -> go.Figure:
     """The shared look; `currency` prefixes the y axis of a chart of money."""
     return figure.update_layout(
         title=title, margin=dict(l=10, r=10, t=50, b=10), height=360, legend=dict(orientation="h", y=-0.15),
-        yaxis=dict(tickprefix=currency_symbol(currency) if currency else "", separatethousands=True),
+        yaxis=money_axis(currency) if currency else {},
     )
 
 
@@ -49,14 +77,15 @@ def _money_bars(figure: go.Figure, x, frame: pd.DataFrame, series: list[tuple[st
 
 def ar_trend(trend: pd.DataFrame, currency: str) -> go.Figure:
     buckets = [c for c in trend.columns if c not in ("as_of", "total")]
+    months = period_labels(trend["as_of"])
     figure = go.Figure()
-    _money_bars(figure, trend["as_of"], trend, [(b, b, c) for b, c in zip(buckets, _colours(buckets))], currency)
+    _money_bars(figure, months, trend, [(b, b, c) for b, c in zip(buckets, _colours(buckets))], currency)
     figure.add_scatter(
-        x=trend["as_of"], y=[float(v) for v in trend["total"]], name="total", mode="lines+markers",
-        line=dict(color="#37474f"), customdata=[money(v, currency) for v in trend["total"]],
-        hovertemplate="total %{x|%d %b %Y}: %{customdata}<extra></extra>",
+        x=months, y=[float(v) for v in trend["total"]], name="total", mode="lines+markers",
+        line=dict(color=NEUTRAL), customdata=[money(v, currency) for v in trend["total"]],
+        hovertemplate="total: %{customdata}<extra></extra>",
     )
-    figure.update_layout(barmode="stack", hovermode="x unified")
+    figure.update_layout(barmode="stack", hovermode="x unified", xaxis=dict(type="category"))
     return _layout(figure, "Open A/R at each month-end", currency)
 
 
@@ -66,11 +95,11 @@ def kpi_trend(series: pd.DataFrame) -> go.Figure:
         figure.add_scatter(x=series["as_of"], y=series[column], name=name, mode="lines+markers",
                            hovertemplate=f"{name}: %{{y:.1f}} days<extra></extra>")
     figure.add_scatter(x=series["as_of"], y=series["cei"], name="CEI (%)", mode="lines+markers", yaxis="y2",
-                       line=dict(dash="dot"), hovertemplate="CEI: %{y:.1f} %<extra></extra>")
+                       line=dict(dash="dot", color=NEUTRAL), hovertemplate="CEI: %{y:.1f} %<extra></extra>")
     _layout(figure, "Collection KPIs at each month-end")
     return figure.update_layout(
         hovermode="x unified", yaxis=dict(title="days"),
-        yaxis2=dict(title="CEI %", overlaying="y", side="right", showgrid=False),
+        yaxis2=dict(title="CEI %", overlaying="y", side="right", showgrid=False, tickmode="auto"),
     )
 
 
@@ -86,7 +115,7 @@ def autopay_adoption(trend: pd.DataFrame) -> go.Figure:
 def autopay_speed(split: pd.DataFrame) -> go.Figure:
     """Days to pay, days late and DSO side by side for autopay and manual invoices."""
     figure = go.Figure()
-    for status, colour in zip(split["autopay_status"], ["#2e7d32", "#c62828"]):
+    for status, colour in zip(split["autopay_status"], ["#2e7d32", "#e53935"]):
         row = split[split["autopay_status"] == status].iloc[0]
         measures = {"Days to pay": row["days_to_pay"], "Avg days delinquent": row["add_invoice"], "DSO": row["dso"]}
         figure.add_bar(x=list(measures), y=[None if pd.isna(v) else float(v) for v in measures.values()], name=status,
@@ -99,11 +128,11 @@ def cash_forecast(forecast: pd.DataFrame, currency: str) -> go.Figure:
     """Expected cash per week, split open vs not yet issued, with the low-high band."""
     figure = go.Figure()
     _money_bars(figure, forecast["week_start"], forecast,
-                [("from_open", "open invoices", "#1565c0"), ("from_not_yet_issued", "not yet issued", "#90caf9")], currency)
+                [("from_open", "open invoices", BLUE), ("from_not_yet_issued", "not yet issued", LIGHT_BLUE)], currency)
     figure.add_scatter(
         x=forecast["week_start"], y=[float(v) for v in forecast["expected"]], mode="markers", name="expected",
-        marker=dict(color="#37474f"),
-        error_y=dict(type="data", symmetric=False,
+        marker=dict(color=NEUTRAL, size=9),
+        error_y=dict(type="data", symmetric=False, color=NEUTRAL, thickness=2,
                      array=[float(h - e) for h, e in zip(forecast["high"], forecast["expected"])],
                      arrayminus=[float(e - lo) for e, lo in zip(forecast["expected"], forecast["low"])]),
         customdata=[[money(e, currency), money(lo, currency), money(h, currency)]
@@ -118,20 +147,21 @@ def mrr_trend(movements: pd.DataFrame, forecast: pd.DataFrame, currency: str) ->
     """MRR at each month-end, its forecast, and the month's movements as bars."""
     figure = go.Figure()
     for column, colour, sign in (("new", "#2e7d32", 1), ("expansion", "#9ccc65", 1), ("reactivation", "#00897b", 1),
-                                 ("contraction", "#fb8c00", -1), ("churn", "#c62828", -1)):
+                                 ("contraction", ORANGE, -1), ("churn", "#e53935", -1)):
         figure.add_bar(
-            x=movements["month_end"], y=[sign * float(v) for v in movements[column]], name=column,
+            x=period_labels(movements["month_end"]), y=[sign * float(v) for v in movements[column]], name=column,
             marker_color=colour, yaxis="y2", customdata=[money(v, currency) for v in movements[column]],
             hovertemplate=f"{column}: %{{customdata}}<extra></extra>",
         )
     for frame, column, name, dash in ((movements, "mrr_end", "MRR", "solid"), (forecast, "mrr", "MRR forecast", "dot")):
         figure.add_scatter(
-            x=frame["month_end"], y=[float(v) for v in frame[column]], name=name, mode="lines+markers",
-            line=dict(color="#37474f", dash=dash), customdata=[money(v, currency) for v in frame[column]],
+            x=period_labels(frame["month_end"]), y=[float(v) for v in frame[column]], name=name, mode="lines+markers",
+            line=dict(color=NEUTRAL, dash=dash), customdata=[money(v, currency) for v in frame[column]],
             hovertemplate=f"{name}: %{{customdata}}<extra></extra>",
         )
-    figure.update_layout(barmode="relative", hovermode="x unified",
-                         yaxis2=dict(overlaying="y", side="right", showgrid=False, tickprefix=currency_symbol(currency)))
+    figure.update_layout(barmode="relative", hovermode="x unified", xaxis=dict(type="category"),
+                         yaxis2=dict(overlaying="y", side="right", showgrid=False, tickmode="auto",
+                                     **money_axis(currency)))
     return _layout(figure, "Invoice-based MRR: history, movements and forecast", currency)
 
 
@@ -145,8 +175,8 @@ def backtest(weekly: pd.DataFrame, week: int, currency: str) -> go.Figure:
             mode="lines", line=dict(width=0), fill=fill, fillcolor="rgba(21, 101, 192, 0.15)",
             showlegend=bool(fill), hoverinfo="skip",
         )
-    for column, name, colour in (("actual", "collected", "#37474f"), ("expected", "ledgerlight", "#1565c0"),
-                                 ("due_date_baseline", "paid on due date", "#fb8c00")):
+    for column, name, colour in (("actual", "collected", NEUTRAL), ("expected", "ledgerlight", BLUE),
+                                 ("due_date_baseline", "paid on due date", ORANGE)):
         figure.add_scatter(
             x=chosen["week_start"], y=[float(v) for v in chosen[column]], name=name, mode="lines+markers",
             line=dict(color=colour), customdata=[money(v, currency) for v in chosen[column]],
@@ -154,3 +184,21 @@ def backtest(weekly: pd.DataFrame, week: int, currency: str) -> go.Figure:
         )
     figure.update_layout(hovermode="x unified")
     return _layout(figure, f"Backtest: forecast made {week} week(s) ahead vs cash collected", currency)
+
+
+def client_months(months: pd.DataFrame, currency: str) -> go.Figure:
+    """One client's months: billed (bars) and MRR (line) in money, mean days to pay on the right."""
+    labels = period_labels(months["month_end"])
+    figure = go.Figure()
+    _money_bars(figure, labels, months, [("billed", "billed", LIGHT_BLUE)], currency)
+    figure.add_scatter(
+        x=labels, y=[float(v) for v in months["mrr"]], name="MRR", mode="lines+markers", line=dict(color=BLUE),
+        customdata=[money(v, currency) for v in months["mrr"]], hovertemplate="MRR: %{customdata}<extra></extra>",
+    )
+    figure.add_scatter(
+        x=labels, y=months["days_to_pay"], name="days to pay", mode="markers", yaxis="y2",
+        marker=dict(color=ORANGE, size=9), hovertemplate="paid in %{y:.0f} days on average<extra></extra>",
+    )
+    figure.update_layout(hovermode="x unified", xaxis=dict(type="category"),
+                         yaxis2=dict(title="days to pay", overlaying="y", side="right", showgrid=False, tickmode="auto", rangemode="tozero"))
+    return _layout(figure, "Billed, MRR and days to pay, month by month", currency)

@@ -37,7 +37,10 @@ FILE_LIMITS = tabular.LIMITS  # what an upload may hold, for the pages to say
 _CONTEXT_KEY = "ledgerlight_context"
 _CHOSEN_AS_OF = "ledgerlight_as_of"  # a date the user picked; outlives page switches, unlike widget state
 _AS_OF_WIDGET = "as_of"
-_AUTOPAY_WHAT_IF = "ledgerlight_autopay_what_if"
+_CHOSEN_COMPANY = "ledgerlight_company"  # (source, company_id) picked in the sidebar; None: all companies
+_ALL_COMPANIES = "All companies"
+_FOUND_CLIENT = "ledgerlight_found_client"
+CLIENT_PAGE = "pages/client.py"
 _ACCOUNT_KEY = "ledgerlight_account"  # (account, signed in at) of a password sign-in: this browser session only
 _PASSWORD_FAILURES: dict[str, list[float]] = {}  # wrong passwords per account, across this server's sessions
 PAGES = [
@@ -46,6 +49,7 @@ PAGES = [
     ("pages/clients.py", "Clients to chase", ":material/call:"),
     ("pages/autopay.py", "Autopay", ":material/autorenew:"),
     ("pages/forecast.py", "Forecast", ":material/trending_up:"),
+    ("pages/client.py", "Client", ":material/person:"),
     ("pages/data_sync.py", "Data & sync", ":material/sync:"),
 ]
 
@@ -61,6 +65,7 @@ class Context:
     is_demo: bool
     actor: Actor
     is_snapshot: bool = False  # some company's books are a snapshot of one date (metrics.snapshot_limit)
+    company: tuple[str, str] | None = None  # (source, company_id) chosen in the sidebar; None: every company
 
 
 def _build_demo_with_progress(db: Path, actor: Actor) -> None:
@@ -75,14 +80,15 @@ def _build_demo_with_progress(db: Path, actor: Actor) -> None:
 
 
 @st.cache_data(show_spinner=False)
-def _held(db: str, version: tuple[int, int]) -> tuple[pd.DataFrame, str]:
+def _held(db: str, version: tuple[int, int]) -> pd.DataFrame:
     with read_only(db) as con:
-        return metrics.companies(con), metrics.home_currency(con)
+        return metrics.companies(con)
 
 
 @st.cache_data(show_spinner="Computing…", max_entries=256)
-def _metric(name: str, db: str, version: tuple[int, int], as_of: date, options: tuple) -> Any:
-    with read_only(db) as con:
+def _metric(name: str, db: str, version: tuple[int, int], as_of: date, options: tuple,
+            company: tuple[str, str] | None = None) -> Any:
+    with read_only(db, company=company) as con:
         return getattr(metrics, name)(con, as_of, **dict(options))
 
 
@@ -113,6 +119,42 @@ def _as_of_control(default_as_of: date, db: Path) -> date:
         st.button(f"Back to {default_as_of:%d %b %Y}", key="as_of_follow", on_click=_follow_the_data,
                   help="Follow the date the data runs to again.")
     return as_of
+
+
+def _company_control(held: pd.DataFrame) -> tuple[str, str] | None:
+    """The sidebar's company: one of the file's companies, or all of them when they share one home
+    currency (totals across currencies would mix them). Remembered across pages."""
+    keys = [(row.source, row.company_id) for row in held.itertuples()]
+    if len(keys) == 1:
+        return None
+    names = {key: f"{row.name} ({row.source})" for key, row in zip(keys, held.itertuples())}
+    one_currency = held["home_currency"].nunique() == 1
+    options = ([_ALL_COMPANIES] if one_currency else []) + keys
+    chosen = st.session_state.get(_CHOSEN_COMPANY, _ALL_COMPANIES if one_currency else keys[0])
+    if chosen not in options:
+        chosen = options[0]
+    picked = st.selectbox("Company", options, index=options.index(chosen), key="company_widget",
+                          format_func=lambda key: names.get(key, key))
+    st.session_state[_CHOSEN_COMPANY] = picked
+    if not one_currency:
+        st.caption("These companies keep their books in " + ", ".join(sorted(held["home_currency"].unique()))
+                   + ": each is shown on its own, since totals across them would mix currencies.")
+    return None if picked == _ALL_COMPANIES else picked
+
+
+def _open_found_client() -> None:
+    st.session_state[_FOUND_CLIENT] = st.session_state.pop("client_search")
+
+
+def _client_search() -> None:
+    """Find a client by name from any page: choosing one opens its page."""
+    directory = metric("client_directory")
+    names = dict(zip(directory["customer_id"], directory["customer"]))
+    st.selectbox("Find a client", list(names), index=None, format_func=names.get, key="client_search",
+                 placeholder="Type a client's name", on_change=_open_found_client)
+    found = st.session_state.pop(_FOUND_CLIENT, None)
+    if found is not None:
+        st.switch_page(CLIENT_PAGE, query_params={"client": found})
 
 
 # --- the door ----------------------------------------------------------------------------------
@@ -229,15 +271,18 @@ def prepare(page_title: str) -> Context:
     try:
         if not db.exists():
             _build_demo_with_progress(db, actor)
-        held, home_currency = _held(str(db), data_version(db))
+        held = _held(str(db), data_version(db))
     except LedgerlightError as exc:
         _stop_with(exc)
     if held.empty:
         st.warning(f"{plain(db)} holds no company yet. Build the demo with `python -m etl demo` (see README).")
         st.stop()
 
-    default_as_of = held["data_through"].max() or settings().today()
     with st.sidebar:
+        company = _company_control(held)
+        shown = held if company is None else held[(held["source"] == company[0]) & (held["company_id"] == company[1])]
+        through = shown["data_through"].dropna()
+        default_as_of = through.max() if not through.empty else settings().today()
         as_of = _as_of_control(default_as_of, db)
         _who(actor)
     context = Context(
@@ -245,11 +290,12 @@ def prepare(page_title: str) -> Context:
         as_of=as_of,
         today=settings().today(),
         data_through=default_as_of,
-        company_names=tuple(held["name"]),
-        home_currency=home_currency,
-        is_demo=bool((held["source"] == "demo").any()),
+        company_names=tuple(shown["name"]),
+        home_currency=shown["home_currency"].iloc[0],
+        is_demo=bool((shown["source"] == "demo").any()),
         actor=actor,
-        is_snapshot=bool(held["snapshot_on"].notna().any()),
+        is_snapshot=bool(shown["snapshot_on"].notna().any()),
+        company=company,
     )
     if context.is_demo:
         st.info(
@@ -259,6 +305,8 @@ def prepare(page_title: str) -> Context:
             icon=":material/science:",
         )
     st.session_state[_CONTEXT_KEY] = context
+    with st.sidebar:
+        _client_search()
     if context.is_snapshot:
         st.warning(metric("snapshot_limit", history=False) or metric("snapshot_limit"), icon=":material/photo_camera:")
     return context
@@ -275,6 +323,8 @@ def role_needed(role: str, doing: str) -> None:
     """Say, in place of a control the user may not use, who may."""
     ctx: Context = st.session_state[_CONTEXT_KEY]
     st.caption(f":material/lock: {doing} needs the {role} role; you are a {ctx.actor.role}.")
+
+
 def knows(history: bool = True) -> bool:
     """Whether the books can support a figure at the as-of date (`history`: one that needs the
     books' history, like a trend, KPIs or a forecast). Pages draw it only then; otherwise this
@@ -289,18 +339,33 @@ def metric(name: str, **options) -> Any:
     """A metric from `metrics` at the page's as-of date, cached until the database file changes."""
     ctx: Context = st.session_state[_CONTEXT_KEY]
     try:
-        return _metric(name, str(ctx.db), data_version(ctx.db), ctx.as_of, tuple(sorted(options.items())))
+        return _metric(name, str(ctx.db), data_version(ctx.db), ctx.as_of, tuple(sorted(options.items())), ctx.company)
     except LedgerlightError as exc:
         _stop_with(exc)
 
 
-def remember_autopay_what_if(customer_ids: list[str]) -> None:
-    """The clients chosen in the Autopay page's what-if, so the Forecast page starts from them."""
-    st.session_state[_AUTOPAY_WHAT_IF] = list(customer_ids)
+def kept(key: str, default: Any) -> str:
+    """`key` for a widget whose value outlives its page (a what-if): Streamlit forgets a widget's
+    value once its page is left, so the value is kept apart for this browser session and given back
+    to the widget when the page is drawn again. Use as `st.radio(..., key=shell.kept(key, default))`."""
+    store = f"ledgerlight_kept_{key}"
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get(store, default)
+    st.session_state[store] = st.session_state[key]
+    return key
+
+
+def remembered(key: str, default: Any) -> Any:
+    """The last value of a `kept` widget, from any page."""
+    return st.session_state.get(f"ledgerlight_kept_{key}", default)
 
 
 def remembered_autopay_what_if() -> list[str]:
-    return st.session_state.get(_AUTOPAY_WHAT_IF, [])
+    """The clients of the Autopay page's what-if, for the Forecast page: those chosen, or the best
+    candidates covering the share of non-autopay MRR chosen."""
+    if remembered("autopay_what_if_by", "chosen clients") == "chosen clients":
+        return remembered("autopay_what_if_clients", [])
+    return metric("autopay_share_clients", share_of_manual_mrr=remembered("autopay_what_if_share", 25) / 100)
 
 
 def warnings_of(run) -> list[str]:

@@ -11,7 +11,7 @@ expected AS (
     GROUP BY ALL
 )
 SELECT i.as_of, i.source, i.company_id, i.customer_id, c.name AS customer, i.invoice_id, o.doc_number,
-       i.txn_date, i.due_date, i.start_age AS days_past_due, CAST(i.amount AS DECIMAL(18,2)) AS open_amount,
+       i.txn_date, i.due_date, i.start_age AS days_past_due, CAST(i.amount AS DECIMAL(18,2)) AS home_open_amount,
        greatest(1 - coalesce(e.collected_share, 0), 0) AS at_risk_share,
        CAST(round(i.amount * greatest(1 - coalesce(e.collected_share, 0), 0), 2) AS DECIMAL(18,2)) AS at_risk
 FROM items i
