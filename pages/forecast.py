@@ -4,7 +4,7 @@ import streamlit as st
 
 from metrics import at_risk_total, forecast_totals
 from metrics.forecast import BAND_LEVEL
-from ui import charts, shell, tables
+from ui import charts, shell, tables, tiles
 from ui.format import money, percent
 
 ctx = shell.prepare("Forecast")
@@ -26,19 +26,20 @@ forecast = shell.metric("cash_forecast", autopay_customer_ids=tuple(what_if))
 at_risk = shell.metric("invoices_at_risk", autopay_customer_ids=tuple(what_if))
 totals = forecast_totals(forecast)
 total, open_part, not_issued = (totals[c] for c in ("expected", "from_open", "from_not_yet_issued"))
-tiles = st.columns(4)
-tiles[0].metric("Expected cash, 13 weeks", money(total, ctx.home_currency),
-                help="Σ over open invoices and invoices not yet issued of amount × the chance of its being collected "
-                "in each week: conditional on its age (days past due), from how invoices still open at that age were "
-                "collected in the last 12 months (each invoice counted once), paced by the client's own record. "
-                "Autopay clients are charged on the due date, less the observed failure share.")
-tiles[1].metric("From open invoices", money(open_part, ctx.home_currency))
-tiles[2].metric("From invoices not yet issued", money(not_issued, ctx.home_currency),
-                help="Recurring schedules' next invoices, plus each client's recent run rate of other billing.")
-tiles[3].metric("At risk", money(at_risk_total(at_risk), ctx.home_currency),
-                help="Past-due money the forecast does not expect within the 13 weeks, kept out of every week: "
-                "invoices older than the history shows being collected, and the share of others that invoices at "
-                "their age never were (written off, disputed, still open). Bad-debt candidates, listed below.")
+tiles.show([
+    tiles.Tile("Expected cash, 13 weeks", money(total, ctx.home_currency),
+               help="Σ over open invoices and invoices not yet issued of amount × the chance of its being collected "
+               "in each week: conditional on its age (days past due), from how invoices still open at that age were "
+               "collected in the last 12 months (each invoice counted once), paced by the client's own record. "
+               "Autopay clients are charged on the due date, less the observed failure share."),
+    tiles.Tile("From open invoices", money(open_part, ctx.home_currency)),
+    tiles.Tile("From invoices not yet issued", money(not_issued, ctx.home_currency),
+               help="Recurring schedules' next invoices, plus each client's recent run rate of other billing."),
+    tiles.Tile("At risk", money(at_risk_total(at_risk), ctx.home_currency),
+               help="Past-due money the forecast does not expect within the 13 weeks, kept out of every week: "
+               "invoices older than the history shows being collected, and the share of others that invoices at "
+               "their age never were (written off, disputed, still open). Bad-debt candidates, listed below."),
+])
 st.plotly_chart(charts.cash_forecast(forecast, ctx.home_currency), width="stretch")
 st.caption(f"The band is the {BAND_LEVEL:.0%} interval of each week's cash under the forecast's own distribution "
            "(each invoice collected in a week or not); the backtest below shows how often the cash fell inside it.")
@@ -54,16 +55,17 @@ else:
 
 st.subheader("Recurring revenue")
 summary = shell.metric("recurring_revenue_summary").iloc[0]
-tiles = st.columns(5)
-tiles[0].metric("MRR", money(summary["mrr"], ctx.home_currency),
-                help="Σ each recurring stream's latest invoice ÷ its months (annual ÷ 12, quarterly ÷ 3).")
-tiles[1].metric("ARR", money(summary["arr"], ctx.home_currency), help="12 × MRR.")
-tiles[2].metric("NRR, 12 months", percent(summary["nrr_12m"]),
-                help="MRR now of the clients billed 12 months ago ÷ their MRR then.")
-tiles[3].metric("GRR, 12 months", percent(summary["grr_12m"]),
-                help="The same, each client capped at its MRR 12 months ago.")
-tiles[4].metric("Delinquent MRR", money(summary["delinquent_mrr"], ctx.home_currency),
-                help="MRR of clients with an invoice more than 30 days past due.")
+tiles.show([
+    tiles.Tile("MRR", money(summary["mrr"], ctx.home_currency),
+               help="Σ each recurring stream's latest invoice ÷ its months (annual ÷ 12, quarterly ÷ 3)."),
+    tiles.Tile("ARR", money(summary["arr"], ctx.home_currency), help="12 × MRR."),
+    tiles.Tile("NRR, 12 months", percent(summary["nrr_12m"]),
+               help="MRR now of the clients billed 12 months ago ÷ their MRR then."),
+    tiles.Tile("GRR, 12 months", percent(summary["grr_12m"]),
+               help="The same, each client capped at its MRR 12 months ago."),
+    tiles.Tile("Delinquent MRR", money(summary["delinquent_mrr"], ctx.home_currency),
+               help="MRR of clients with an invoice more than 30 days past due."),
+])
 st.caption(f"Autopay-secured MRR: {money(summary['autopay_secured_mrr'], ctx.home_currency)}")
 movements = shell.metric("mrr_movements")
 mrr_forecast, _, mrr_accuracy = shell.metric("mrr_outlook")  # one backtest for the method and the table
