@@ -46,8 +46,10 @@ st.subheader("How well you collect")
 if not shell.knows():
     st.stop()
 window = st.segmented_control(
-    "Window", [30, 90, 365], default=90, format_func=lambda days: f"{days} days", key="kpi_window",
-    help="KPIs use the credit sales (invoices dated) and collections in the last N days up to the as-of date.",
+    "Window", [30, 90, 365], default=90, key="kpi_window",
+    format_func=lambda days: {30: "1 month", 90: "3 months", 365: "12 months"}[days],
+    help="KPIs use the credit sales (invoices dated) and collections in the last 1, 3 or 12 whole months up to the "
+    "as-of date, so a client billed on a fixed day of the month is always in the window once a month.",
 ) or 90
 review = shell.metric("kpi_review", window_days=window)
 _VERDICTS = {"better": ":green[better than]", "typical": ":blue[within]", "worse": ":orange[worse than]"}
@@ -61,31 +63,39 @@ for column, row in zip(st.columns(len(review)), review.itertuples()):
 
 series = shell.metric("kpi_series", window_days=window)
 kpi = series.iloc[-1]  # the as-of date's
+span = (f"the last {kpi.window_months} month{'s' if kpi.window_months > 1 else ''}, {kpi.window_start:%d %b %Y} to "
+        f"{kpi.as_of:%d %b %Y} ({kpi.days_in_window} days)")
+for note in kpi.notes:
+    st.warning(note, icon=":material/info:")
 with st.expander("Every KPI, with its formula"):
     tiles.show([
         tiles.Tile(label, value, help=formula) for label, value, formula in [
-            ("DSO", days(kpi.dso), f"A/R ÷ credit sales in the last {window} days × {window}."),
+            ("DSO", days(kpi.dso), f"A/R ÷ credit sales in {span} × {kpi.days_in_window}."),
             ("DSO (countback)", days(kpi.dso_countback),
-             "Walk back month by month, subtracting each month's sales from A/R and adding its days; "
+             "Walk back month by month from the as-of date, subtracting each month's sales from A/R and adding "
+             "its days; "
              "the month that sales outrun adds remaining ÷ its sales × its days."),
-            ("Best possible DSO", days(kpi.bpdso), f"Current (not yet due) A/R ÷ credit sales × {window}."),
+            ("Best possible DSO", days(kpi.bpdso),
+             f"Current (not yet due) A/R ÷ credit sales in {span} × {kpi.days_in_window}."),
             ("Avg days delinquent (CRF)", days(kpi.add_crf), "ADD = DSO − best possible DSO."),
             ("Avg days delinquent (invoices)", days(kpi.add_invoice),
-             f"Σ amount × max(0, paid date − due date) ÷ Σ amount, over invoices paid off in the last {window} days."),
+             f"Σ amount × max(0, paid date − due date) ÷ Σ amount, over invoices paid off in {span}."),
             ("CEI", percent(None if kpi.cei is None else kpi.cei / 100),
              "Collection effectiveness (CRF): (A/R begin + sales ÷ N − A/R end) ÷ (A/R begin + sales ÷ N − current "
-             f"A/R end) × 100, N = months in the window; begin = A/R {window} days before the as-of date."),
+             f"A/R end) × 100, N = {kpi.window_months} month{'s' if kpi.window_months > 1 else ''}, over {span}; "
+             f"begin = A/R on {kpi.window_start:%d %b %Y} before any of it."),
             ("% 91+ days", percent(kpi.pct_91_plus), "A/R more than 90 days past due ÷ total A/R."),
-            ("A/R turnover", ratio(kpi.ar_turnover), "Credit sales ÷ ((A/R begin + A/R end) ÷ 2), for the window."),
+            ("A/R turnover", ratio(kpi.ar_turnover), f"Credit sales ÷ ((A/R begin + A/R end) ÷ 2), over {span}."),
             ("Bad-debt ratio", percent(kpi.bad_debt_ratio),
-             "A/R written off (bad-debt credit memos) in the window ÷ credit sales."),
-            ("Credit sales", money(kpi.credit_sales, ctx.home_currency), f"Σ invoices dated in the last {window} days."),
+             f"A/R written off (bad-debt credit memos) ÷ credit sales, over {span}."),
+            ("Credit sales", money(kpi.credit_sales, ctx.home_currency), f"Σ invoices dated in {span}."),
         ]
     ])
     st.caption("Countback DSO can be lower than best possible DSO: countback measures A/R against the latest "
                "months' sales one month at a time, so a month of heavy billing (an MSP billing on the 1st) "
                "covers more of the A/R than the window's average day of sales does.")
 st.plotly_chart(charts.kpi_trend(series), width="stretch")
+st.caption("The trend shows the same KPIs at each month-end, each for the same number of whole months up to it.")
 
 st.subheader("Monthly review pack")
 months = shell.pack_months()

@@ -170,6 +170,12 @@ def backtest(weekly: pd.DataFrame, week: int, currency: str) -> go.Figure:
     """Forecast made `week` weeks ahead vs the cash actually collected, for each past week."""
     chosen = weekly[weekly["week"] == week]
     figure = go.Figure()
+    for column, fill in (("low", None), ("high", "tonexty")):
+        figure.add_scatter(
+            x=chosen["week_start"], y=[float(v) for v in chosen[column]], name="80 % band" if fill else None,
+            mode="lines", line=dict(width=0), fill=fill, fillcolor="rgba(21, 101, 192, 0.15)",
+            showlegend=bool(fill), hoverinfo="skip",
+        )
     for column, name, colour in (("actual", "collected", NEUTRAL), ("expected", "ledgerlight", BLUE),
                                  ("due_date_baseline", "paid on due date", ORANGE)):
         figure.add_scatter(

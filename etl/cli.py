@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--basis", choices=("due", "invoice"), default="due", help="aging basis (default: due date)")
     report.add_argument("--period-days", type=_positive, default=30, help="aging period length in days (default 30)")
     report.add_argument("--periods", type=_positive, default=4, help="number of aging periods, the last open-ended (default 4)")
-    report.add_argument("--window", type=int, choices=(30, 90, 365), default=90, help="KPI window in days (default 90)")
+    report.add_argument("--window", type=int, choices=(30, 90, 365), default=90, help="KPI window: 30 = the last month, 90 = the last 3 months, 365 = the last 12, counted back from the as-of date (default 90)")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
     report.add_argument("--hide-parked", action="store_true", help="clients: leave out clients parked by an open promise to pay")
     report.add_argument("--owner", help="clients: only those whose next action this person owns")
@@ -325,12 +325,14 @@ def _run_backtest(args: argparse.Namespace, console: Console) -> None:
         print(json.dumps(summary, indent=2))
         return
     table = Table(title=f"Cash forecast backtest: {summary['cutoffs']} weekly cut-offs to {as_of}")
-    for heading in ("method", "MAE weeks 1–4", "MAPE weeks 1–4", "MAE weeks 5–13", "MAPE weeks 5–13"):
+    for heading in ("method", "MAE weeks 1–4", "MAPE weeks 1–4", "MAE weeks 5–13", "MAPE weeks 5–13",
+                    "in 80 % band, weeks 1–4", "weeks 5–13"):
         table.add_column(heading, justify="left" if heading == "method" else "right")
     for method, figures in summary.items():
         if method != "cutoffs":
-            table.add_row(method, f"{figures['mae_1_4']:,.2f}", f"{figures['mape_1_4']:.1%}",
-                          f"{figures['mae_5_13']:,.2f}", f"{figures['mape_5_13']:.1%}")
+            cells = [reports.table_cell(key, figures.get(key))
+                     for key in ("mae_1_4", "mape_1_4", "mae_5_13", "mape_5_13", "coverage_1_4", "coverage_5_13")]
+            table.add_row(method, *cells)
     console.print(table)
 
 

@@ -15,6 +15,7 @@ from core.errors import InputError
 from etl import exports
 from metrics import (
     aging_by_customer,
+    at_risk_total,
     autopay_adoption,
     autopay_status_split,
     backtest,
@@ -23,19 +24,21 @@ from metrics import (
     collections_worklist,
     forecast_totals,
     home_currency,
+    invoices_at_risk,
     kpis,
     snapshot_limit,
 )
-from metrics.forecast import FORECAST_MONEY
+from metrics.forecast import BAND_LEVEL, FORECAST_MONEY
 from metrics.status import books_span
 
 KPI_KEYS = (
     "total_ar", "overdue_ar", "pct_current", "pct_91_plus", "dso", "dso_countback", "bpdso",
     "add", "add_invoice", "cei", "ar_turnover", "bad_debt_ratio", "window_days",
+    "window_months", "window_start", "window_end", "days_in_window", "notes",
 )
 _MONEY_KPIS = {"total_ar", "overdue_ar"}
 # JSON key -> metric column where the two differ (a DataFrame column named `add` would hide `.add`).
-_KPI_COLUMNS = {"add": "add_crf"}
+_KPI_COLUMNS = {"add": "add_crf", "window_end": "as_of"}
 
 
 def _money(value: Decimal) -> str:
@@ -76,12 +79,17 @@ def aging_report(
 
 
 def kpi_report(con: duckdb.DuckDBPyConnection, as_of: date, window_days: int = 90) -> dict:
+    """The KPIs for the window of whole months `window_days` stands for (window_start to
+    window_end, days_in_window days); `notes` explains a KPI that cannot be computed or is out of
+    its usual range."""
     row = kpis(con, as_of, window_days).iloc[0]
     fractions = {"pct_current", "pct_91_plus", "bad_debt_ratio"}
     value = {key: row[_KPI_COLUMNS.get(key, key)] for key in KPI_KEYS}
     return {
         key: _money(value[key]) if key in _MONEY_KPIS
-        else int(value[key]) if key == "window_days"
+        else int(value[key]) if key in ("window_days", "window_months", "days_in_window")
+        else value[key].isoformat() if key in ("window_start", "window_end")
+        else list(value[key]) if key == "notes"
         else _number(value[key], 4 if key in fractions else 2)
         for key in KPI_KEYS
     }
@@ -153,8 +161,11 @@ def autopay_report(con: duckdb.DuckDBPyConnection, as_of: date, window_days: int
 
 
 def forecast_report(con: duckdb.DuckDBPyConnection, as_of: date) -> dict:
+    """The 13 weeks with their 80 % band, and apart from them what is at risk: past-due money the
+    forecast does not expect within the 13 weeks, in total and invoice by invoice."""
     weeks = cash_forecast(con, as_of)
     totals = forecast_totals(weeks)
+    at_risk = invoices_at_risk(con, as_of)
     return {
         "as_of": as_of.isoformat(), "currency": home_currency(con),
         "weeks": [
@@ -163,16 +174,27 @@ def forecast_report(con: duckdb.DuckDBPyConnection, as_of: date) -> dict:
             for row in weeks.to_dict("records")
         ],
         "totals": {k: _money(totals[k]) for k in ("expected", "from_open", "from_not_yet_issued")},
+        "band_level": BAND_LEVEL,
+        "at_risk": _money(at_risk_total(at_risk)),
+        "at_risk_invoices": [
+            {"customer_id": row["customer_id"], "customer": row["customer"], "invoice_id": row["invoice_id"],
+             "doc_number": row["doc_number"], "due_date": row["due_date"].isoformat(),
+             "days_past_due": int(row["days_past_due"]), "open_amount": _money(row["home_open_amount"]),
+             "at_risk_share": _number(row["at_risk_share"], 4), "at_risk": _money(row["at_risk"])}
+            for row in at_risk.to_dict("records")
+        ],
     }
 
 
 def backtest_report(con: duckdb.DuckDBPyConnection, as_of: date, progress=lambda done, total: None) -> dict:
-    """The backtest's summary: MAE in money (two places), MAPE as a fraction, per method."""
+    """The backtest's summary: MAE in money (two places), MAPE as a fraction, per method; for the
+    forecast also the coverage of its 80 % band (a fraction of the weeks). A figure without weeks
+    to measure it on (MAPE when no week had cash) is null, never NaN."""
     known(con, as_of)
     _, summary = backtest(con, as_of, progress=progress)
     return {
         "cutoffs": summary["cutoffs"],
-        **{method: {key: round(value, 4 if key.startswith("mape") else 2) for key, value in figures.items()}
+        **{method: {key: _number(value, 4 if key.startswith(("mape", "coverage")) else 2) for key, value in figures.items()}
            for method, figures in summary.items() if method != "cutoffs"},
     }
 
@@ -219,16 +241,20 @@ def rows_of(report_name: str, report: dict) -> list[dict]:
 
 # Keys whose values are fractions (0.6133), shown in a table as percentages (61.3 %); CEI is
 # already in percent.
-_FRACTIONS = re.compile(r"^(pct_|adoption_|share_|mape)|^bad_debt_ratio$")
+_FRACTIONS = re.compile(r"^(pct_|adoption_|share_|mape|coverage)|_share$|^bad_debt_ratio$")
 _AMOUNT = re.compile(r"^-?\d+\.\d{2}$")
 
 
-def _table_cell(key: str, value) -> str:
+def table_cell(key: str, value) -> str:
     """A value as a person reads it in a terminal: 12,345.60, 61.3 %, 69.9 %, blank for none."""
     if value is None or (isinstance(value, float) and value != value):
         return ""
+    if isinstance(value, list):
+        return "; ".join(map(str, value))
     if isinstance(value, str) and _AMOUNT.match(value):
         return f"{Decimal(value):,.2f}"
+    if isinstance(value, float) and key.startswith("mae"):
+        return f"{value:,.2f}"
     if isinstance(value, (int, float)) and not isinstance(value, bool) and _FRACTIONS.search(key):
         return f"{value:.1%}"
     if key == "cei" and isinstance(value, (int, float)):
@@ -244,5 +270,15 @@ def render(report_name: str, report: dict, output_format: str) -> str:
     frame = pd.DataFrame(rows_of(report_name, report))
     if output_format == "csv":
         return exports.csv_text(frame)
-    shown = pd.DataFrame({key: [_table_cell(key, value) for value in frame[key]] for key in frame.columns})
-    return shown.to_string(index=False)
+    shown = _table(frame)
+    if report_name == "forecast":
+        at_risk = pd.DataFrame(report["at_risk_invoices"])
+        return (shown + f"\n\nAt risk (past due, not expected within the 13 weeks): "
+                f"{table_cell('at_risk', report['at_risk'])} in {len(at_risk)} invoices"
+                + ("\n" + _table(at_risk) if len(at_risk) else ""))
+    return shown
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return pd.DataFrame({key: [table_cell(key, value) for value in frame[key]] for key in frame.columns}
+                        ).to_string(index=False)

@@ -40,7 +40,15 @@ from metrics.collections import (
     statements,
     worklist_owners,
 )
-from metrics.forecast import autopay_what_if_clients, backtest, backtest_weeks, cash_forecast, forecast_totals
+from metrics.forecast import (
+    at_risk_total,
+    autopay_what_if_clients,
+    backtest,
+    backtest_weeks,
+    cash_forecast,
+    forecast_totals,
+    invoices_at_risk,
+)
 from metrics.kpi_review import ar_change, kpi_review
 from metrics.kpis import collection_effectiveness, dso_countback, kpi_series, kpis
 from metrics.reconciliation import reconciliation_with_source
@@ -48,6 +56,7 @@ from metrics.recurring import (
     mrr_forecast,
     mrr_forecast_backtest,
     mrr_movements,
+    mrr_outlook,
     recurring_invoices,
     recurring_revenue_summary,
 )
@@ -60,6 +69,7 @@ __all__ = [
     "aging_by_customer",
     "ar_summary",
     "ar_trend",
+    "at_risk_total",
     "autopay_adoption",
     "autopay_adoption_trend",
     "autopay_conversion_candidates",
@@ -90,6 +100,7 @@ __all__ = [
     "dso_countback",
     "forecast_totals",
     "home_currency",
+    "invoices_at_risk",
     "invoice_payment_days",
     "kpi_series",
     "kpis",
@@ -97,6 +108,7 @@ __all__ = [
     "mrr_forecast",
     "mrr_forecast_backtest",
     "mrr_movements",
+    "mrr_outlook",
     "open_invoices_as_of",
     "promise_status",
     "reconciliation_with_source",

@@ -157,7 +157,7 @@ def autopay_what_if(
     released_overdue = _cents(sum(chosen.loc[chosen["days_past_due"] > 0, "home_open_amount"], start=ZERO) * weight)
     before = kpis(con, as_of, window_days).iloc[0]
     total_ar, overdue_ar, sales = before.total_ar, before.overdue_ar, before.credit_sales
-    dso_after = float((total_ar - released) / sales) * window_days if sales else None
+    dso_after = float((total_ar - released) / sales) * before.days_in_window if sales else None
 
     return pd.DataFrame([{
         "as_of": as_of,

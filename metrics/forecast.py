@@ -1,25 +1,39 @@
-"""Cash-in forecast: when the open invoices and the recurring invoices not yet issued will be paid.
+"""Cash-in forecast: when the open invoices and the recurring invoices not yet issued will be paid,
+and what may never be.
 
-Spec "Cash-in forecast". Every invoice open at the cut-off t, and every invoice not yet issued
-in the horizon (each recurring schedule's occurrences as known at t, plus billing no schedule
-covers at each client's run rate of the last 91 days), gets expected payments:
+Spec "Cash-in forecast". Every invoice open at the cut-off t, and every invoice not yet issued in
+the horizon (each recurring schedule's occurrences as known at t, plus billing no schedule covers
+at each client's run rate of the last 91 days), gets a chance of being collected in each of the
+13 weeks:
 
-- a client on autopay at t (or named in the what-if) is charged on the due date, except the share
-  of autopay money whose charge failed in the 12 months before t, expected that failed money's
-  amount-weighted mean days late after the due date (the retry);
-- any other client pays like its own invoices paid in full in the 12 months before t (not on
-  autopay): its amount-weighted distribution of days late, mixed with the portfolio's with
-  weights n / (n + K) and K / (n + K), K = 3, so a client with few invoices, or
-  none (a new client), leans on the portfolio. An open invoice can only be paid after t, so only
-  the outcomes after t count; one later than anything on record is expected on t + 1 (never in
-  the past, cash on t being known).
+- a client not on autopay pays as invoices like it did. The portfolio's *collection curve*
+  (models/forecast/portfolio_collection_curve.sql) says, for each age (days from the due date),
+  what share of the money still open at the start of that day was collected in cash that day,
+  learnt from every invoice's days in the 12 months before t (a Kaplan-Meier estimate, pooled in
+  age bands: day by day around the due date, wider bands for old debt). Each invoice counts once
+  whatever its amount, an invoice due a quarter before t half as much as one due at t (habits
+  drift), and what was written off, short-paid or is still open counts as not collected. Each
+  client's curve is the portfolio's paced by how the client has paid in each band of ages
+  (collected + 3) / (expected + 3), so a client with little history follows the portfolio
+  (client_collection_curve.sql). An invoice N days past due is collected in week k with the
+  chance the curve gives from age N on: only later days count, and one older than anything the
+  history shows collected gets no week at all;
+- a client on autopay at t (or in the what-if) is charged on the due date, except the book's
+  failure share of the 12 months before t, which follows the failed charges' mean delay; an
+  autopay invoice already past due waits for that delay.
 
-The band: the same forecast with every client at the 20th and at the 80th percentile of its days
-late (shrunk the same way); low and high per period are the least and greatest of the three.
+What an open, past-due invoice is not expected to bring in within the 13 weeks is **at risk**
+(`invoices_at_risk`): reported apart, a bad-debt candidate, never spread over week 1.
 
-The constants live beside the SQL that uses them (models/marts/payment_pieces.sql), which reads
-only as-of models at t (open_invoices, settled_invoices, known_schedules, autopay_on_days): one
-query forecasts any number of cut-offs, and the backtest cannot see anything after its cut-off.
+The band is the central 80 % of each week's cash under the model's own distribution: each item is
+collected in a week or not (an account's open invoices move together as often as it paid several
+invoices at once; billing at a run rate is a Poisson stream), so a week's cash has a mean and a
+variance, and the band is that of a log-normal with the same two (weekly_cash_forecast.sql). The
+backtest reports how often the actual cash fell inside it.
+
+Every query reads only what was known at t, as one set-based query over any list of cut-offs:
+the backtest replays 26 cut-offs in one pass. Probabilities are DOUBLE; money is rounded to the
+cent once per week.
 
 Actual cash collected on a day = payments applied to invoices that day (applications with a
 payment and no credit memo), in the home currency at the invoice's rate; credit memos, including
@@ -38,18 +52,23 @@ import pandas as pd
 import models
 
 BACKTEST_CUTOFFS = 26
-# Cut-offs replayed per query: one set-based query each, few enough to report progress.
-BACKTEST_BATCH = 7
+# Invoices in view x cut-offs one set-based pass of the backtest may hold: every cut-off in one
+# pass up to about 230,000 invoices in view (the demo, 100k-invoice books), a few passes beyond,
+# so that memory stays bounded (docs/benchmarks.md).
+BACKTEST_PASS_SIZE = 6_000_000
 FORECAST_WEEKS = 13
+BAND_LEVEL = 0.8
 ZERO = Decimal("0.00")
 FORECAST_MONEY = ("expected", "low", "high", "from_open", "from_not_yet_issued")
 
 
+def _params(cutoffs: list[date], weeks: int, autopay_customer_ids: Iterable[str] | None) -> dict:
+    return {"dates": cutoffs, "periods": weeks, "horizon_days": 7 * weeks, "what_if": sorted(autopay_customer_ids or [])}
+
+
 def _weekly(con: duckdb.DuckDBPyConnection, cutoffs: list[date], weeks: int,
             autopay_customer_ids: Iterable[str] | None) -> pd.DataFrame:
-    params = {"dates": cutoffs, "periods": weeks, "horizon_days": 7 * weeks,
-              "what_if": sorted(autopay_customer_ids or [])}
-    return models.frame(con, "weekly_cash_forecast", params)
+    return models.frame(con, "weekly_cash_forecast", _params(cutoffs, weeks, autopay_customer_ids))
 
 
 def cash_forecast(
@@ -59,8 +78,8 @@ def cash_forecast(
     autopay_customer_ids: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Expected cash in each of the `weeks` weeks after `as_of` (week 1 = the 7 days after it):
-    week, week_start, week_end, expected, low, high, from_open, from_not_yet_issued (money).
-    `autopay_customer_ids`: clients to treat as on autopay from `as_of` (a what-if)."""
+    week, week_start, week_end, expected, low, high (the 80 % band), from_open, from_not_yet_issued
+    (money). `autopay_customer_ids`: clients to treat as on autopay from `as_of` (a what-if)."""
     frame = _weekly(con, [as_of], weeks, autopay_customer_ids)
     return frame[["period", "period_start", "period_end", *FORECAST_MONEY]].rename(
         columns={"period": "week", "period_start": "week_start", "period_end": "week_end"})
@@ -69,6 +88,25 @@ def cash_forecast(
 def forecast_totals(weeks: pd.DataFrame) -> dict[str, Decimal]:
     """A forecast's money columns (see `cash_forecast`) summed over its weeks, exactly."""
     return {column: sum(weeks[column], start=ZERO) for column in FORECAST_MONEY}
+
+
+def at_risk_total(at_risk: pd.DataFrame) -> Decimal:
+    """What `invoices_at_risk` lists, summed exactly."""
+    return sum(at_risk["at_risk"], start=ZERO)
+
+
+def invoices_at_risk(
+    con: duckdb.DuckDBPyConnection,
+    as_of: date,
+    weeks: int = FORECAST_WEEKS,
+    autopay_customer_ids: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Invoices past due at `as_of` whose open amount the forecast does not expect within the
+    `weeks` weeks, largest at-risk amount first: customer_id, customer, invoice_id, doc_number,
+    txn_date, due_date, days_past_due, home_open_amount, at_risk_share (float), at_risk (money). Their
+    sum is what `cash_forecast` leaves out as at risk."""
+    frame = models.frame(con, "invoices_at_risk", _params([as_of], weeks, autopay_customer_ids))
+    return frame[frame["at_risk"] > 0].drop(columns=["as_of", "source", "company_id"]).reset_index(drop=True)
 
 
 BACKTEST_METHODS = {"ledgerlight": "expected", "due_date": "due_date_baseline", "average_dso": "average_dso_baseline"}
@@ -90,13 +128,15 @@ def backtest_weeks(
 ) -> pd.DataFrame:
     """The forecast replayed at each cut-off from data known then, beside the cash collected:
     cutoff, week, week_start, week_end, expected, low, high, due_date_baseline,
-    average_dso_baseline, actual. `progress(done, total)` hears about each cut-off."""
+    average_dso_baseline, actual. All cut-offs are one set-based query, split into a few only for
+    very large books (BACKTEST_PASS_SIZE). `progress(done, total)` hears about each pass."""
     dates = backtest_cutoffs(as_of, cutoffs, weeks)
+    (in_view,), = models.rows(con, "invoices_in_view", {"dates": dates})
+    per_pass = max(1, min(len(dates), BACKTEST_PASS_SIZE // max(in_view, 1)))
     frames = []
-    for first in range(0, len(dates), BACKTEST_BATCH):
-        batch = dates[first:first + BACKTEST_BATCH]
-        frames.append(_weekly(con, batch, weeks, None))
-        progress(first + len(batch), len(dates))
+    for first in range(0, len(dates), per_pass):
+        frames.append(_weekly(con, dates[first:first + per_pass], weeks, None))
+        progress(min(first + per_pass, len(dates)), len(dates))
     forecasts = pd.concat(frames, ignore_index=True)
     collected = models.frame(con, "collected_cash")
     daily = dict(zip(collected["day"], collected["collected"]))
@@ -112,9 +152,11 @@ def backtest_weeks(
 
 
 def backtest_summary(weekly: pd.DataFrame) -> dict:
-    """MAE (money) and MAPE (a fraction; weeks with no cash left out) per method and horizon."""
+    """MAE (money) and MAPE (a fraction; weeks with no cash left out) per method and horizon, and
+    for the forecast the coverage of its 80 % band: the share of weeks whose cash fell within it."""
     summary = {"cutoffs": int(weekly["cutoff"].nunique())}
     actual = weekly["actual"].astype(float)
+    inside = (weekly["low"] <= weekly["actual"]) & (weekly["actual"] <= weekly["high"])
     for method, column in BACKTEST_METHODS.items():
         error = (weekly[column].astype(float) - actual).abs()
         figures = {}
@@ -123,6 +165,9 @@ def backtest_summary(weekly: pd.DataFrame) -> dict:
             with_cash = in_horizon & (actual > 0)
             figures[f"mae_{horizon}"] = float(error[in_horizon].mean())
             figures[f"mape_{horizon}"] = float((error[with_cash] / actual[with_cash]).mean())
+        if method == "ledgerlight":
+            for horizon, (first, last) in BACKTEST_HORIZONS.items():
+                figures[f"coverage_{horizon}"] = float(inside[weekly["week"].between(first, last)].mean())
         summary[method] = figures
     return summary
 
@@ -132,7 +177,6 @@ def backtest(con: duckdb.DuckDBPyConnection, as_of: date, cutoffs: int = BACKTES
     """`backtest_weeks` and its `backtest_summary`."""
     weekly = backtest_weeks(con, as_of, cutoffs, progress=progress)
     return weekly, backtest_summary(weekly)
-
 
 
 def autopay_what_if_clients(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:

@@ -36,7 +36,7 @@ def mrr_movements(con: duckdb.DuckDBPyConnection, as_of: date, months: int = 12)
 
     A client with MRR now and none a month ago is new, or reactivated if it had recurring
     invoices before; one with MRR a month ago and none now churned (spec "Recurring revenue")."""
-    return models.frame(con, "mrr_movements", {"dates": month_ends(as_of, months + 1)})
+    return _movements_as_known(con, [as_of], months)[as_of]
 
 
 def recurring_revenue_summary(
@@ -67,9 +67,24 @@ def mrr_forecast(con: duckdb.DuckDBPyConnection, as_of: date, months: int = 12, 
     if method not in ("auto", *MRR_BACKTEST_METHODS):
         raise InputError(f"unknown MRR forecast method {method!r}: use auto, {', '.join(MRR_BACKTEST_METHODS)}")
     if method == "auto":
-        _, accuracy = mrr_forecast_backtest(con, as_of)
-        mean_error = accuracy.groupby("method")["mape"].mean().dropna()
-        method = str(mean_error.idxmin()) if len(mean_error) else "rule"
+        return mrr_outlook(con, as_of, months)[0]
+    return _forecast_by(con, as_of, months, method)
+
+
+def mrr_outlook(con: duckdb.DuckDBPyConnection, as_of: date, months: int = 12) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """What the Forecast page shows of the MRR forecast, from one backtest: (forecast, rows,
+    summary) = `mrr_forecast(method="auto")` and `mrr_forecast_backtest`'s rows and summary."""
+    rows, accuracy = mrr_forecast_backtest(con, as_of)
+    return _forecast_by(con, as_of, months, best_mrr_method(accuracy)), rows, accuracy
+
+
+def best_mrr_method(accuracy: pd.DataFrame) -> str:
+    """The method with the lowest mean backtest MAPE over the horizons; the rule without any."""
+    mean_error = accuracy.groupby("method")["mape"].mean().dropna()
+    return str(mean_error.idxmin()) if len(mean_error) else "rule"
+
+
+def _forecast_by(con: duckdb.DuckDBPyConnection, as_of: date, months: int, method: str) -> pd.DataFrame:
     movements = mrr_movements(con, as_of, max(FORECAST_RATE_MONTHS, TREND_MONTHS))
     if method == "rule":
         forecast = _rule_forecast(movements, as_of, months)
@@ -144,7 +159,7 @@ def mrr_forecast_backtest(
     cent), mape (float fraction of the actual MRR; month-ends without MRR left out)."""
     plan = [(t, h) for h in horizons for t in mrr_backtest_cutoffs(as_of, cutoffs, h)]
     dates = sorted({t for t, _ in plan} | {_months_after(t, h) for t, h in plan})
-    known = {day: mrr_movements(con, day, max(FORECAST_RATE_MONTHS, TREND_MONTHS)) for day in dates}
+    known = _movements_as_known(con, dates, max(FORECAST_RATE_MONTHS, TREND_MONTHS))
     rows = []
     for t, h in plan:
         movements, target = known[t], _months_after(t, h)
@@ -153,6 +168,18 @@ def mrr_forecast_backtest(
                      "rule": rule, "flat": movements["mrr_end"].iloc[-1], "trend": _trend_forecast(movements, h)})
     frame = pd.DataFrame(rows, columns=["cutoff", "horizon", "month_end", "actual", *MRR_BACKTEST_METHODS])
     return frame, mrr_backtest_summary(frame)
+
+
+def _movements_as_known(con: duckdb.DuckDBPyConnection, days: list[date], months: int) -> dict[date, pd.DataFrame]:
+    """`mrr_movements(con, day, months)` for each of `days`, each as that day knew it (recognition
+    from the invoices dated by it), in one set-based query."""
+    if not days:
+        return {}
+    pairs = [(day, month_end) for day in days for month_end in month_ends(day, months + 1)]
+    vintages, ends = zip(*pairs)
+    frame = models.frame(con, "mrr_vintage_movements", {"dates": list(days), "vintages": list(vintages),
+                                                         "month_ends": list(ends)})
+    return {day: group.drop(columns="vintage").reset_index(drop=True) for day, group in frame.groupby("vintage")}
 
 
 def mrr_backtest_summary(rows: pd.DataFrame) -> pd.DataFrame:

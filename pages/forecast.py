@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from metrics import forecast_totals
-from ui import charts, shell, tables
+from metrics import at_risk_total, forecast_totals
+from metrics.forecast import BAND_LEVEL
+from ui import charts, shell, tables, tiles
 from ui.format import money, percent
 
 ctx = shell.prepare("Forecast")
@@ -22,35 +23,52 @@ what_if = st.multiselect(
     "observed retry delay.",
 )
 forecast = shell.metric("cash_forecast", autopay_customer_ids=tuple(what_if))
+at_risk = shell.metric("invoices_at_risk", autopay_customer_ids=tuple(what_if))
 totals = forecast_totals(forecast)
 total, open_part, not_issued = (totals[c] for c in ("expected", "from_open", "from_not_yet_issued"))
-tiles = st.columns(3)
-tiles[0].metric("Expected cash, 13 weeks", money(total, ctx.home_currency),
-                help="Σ expected payments of open invoices and of invoices not yet issued, each dated by its "
-                "client's payment habit (autopay clients on the due date).")
-tiles[1].metric("From open invoices", money(open_part, ctx.home_currency))
-tiles[2].metric("From invoices not yet issued", money(not_issued, ctx.home_currency),
-                help="Recurring schedules' next invoices, plus each client's recent run rate of other billing.")
+tiles.show([
+    tiles.Tile("Expected cash, 13 weeks", money(total, ctx.home_currency),
+               help="Σ over open invoices and invoices not yet issued of amount × the chance of its being collected "
+               "in each week: conditional on its age (days past due), from how invoices still open at that age were "
+               "collected in the last 12 months (each invoice counted once), paced by the client's own record. "
+               "Autopay clients are charged on the due date, less the observed failure share."),
+    tiles.Tile("From open invoices", money(open_part, ctx.home_currency)),
+    tiles.Tile("From invoices not yet issued", money(not_issued, ctx.home_currency),
+               help="Recurring schedules' next invoices, plus each client's recent run rate of other billing."),
+    tiles.Tile("At risk", money(at_risk_total(at_risk), ctx.home_currency),
+               help="Past-due money the forecast does not expect within the 13 weeks, kept out of every week: "
+               "invoices older than the history shows being collected, and the share of others that invoices at "
+               "their age never were (written off, disputed, still open). Bad-debt candidates, listed below."),
+])
 st.plotly_chart(charts.cash_forecast(forecast, ctx.home_currency), width="stretch")
+st.caption(f"The band is the {BAND_LEVEL:.0%} interval of each week's cash under the forecast's own distribution "
+           "(each invoice collected in a week or not); the backtest below shows how often the cash fell inside it.")
 tables.show(forecast, key="forecast_weeks", currency=ctx.home_currency, totals=True)
 tables.downloads(forecast, f"cash-forecast-{ctx.as_of}", key="forecast",
                  heading=(f"Cash forecast, 13 weeks from {ctx.as_of:%d %B %Y}", ", ".join(ctx.company_names)))
 
+st.markdown(f"**At risk: {money(at_risk_total(at_risk), ctx.home_currency)} in {len(at_risk):,} past-due invoices**")
+if at_risk.empty:
+    st.caption("No past-due money is at risk: every overdue invoice is expected within the 13 weeks.")
+else:
+    tables.show(at_risk, key="forecast_at_risk", currency=ctx.home_currency, totals=True)
+
 st.subheader("Recurring revenue")
 summary = shell.metric("recurring_revenue_summary").iloc[0]
-tiles = st.columns(5)
-tiles[0].metric("MRR", money(summary["mrr"], ctx.home_currency),
-                help="Σ each recurring stream's latest invoice ÷ its months (annual ÷ 12, quarterly ÷ 3).")
-tiles[1].metric("ARR", money(summary["arr"], ctx.home_currency), help="12 × MRR.")
-tiles[2].metric("NRR, 12 months", percent(summary["nrr_12m"]),
-                help="MRR now of the clients billed 12 months ago ÷ their MRR then.")
-tiles[3].metric("GRR, 12 months", percent(summary["grr_12m"]),
-                help="The same, each client capped at its MRR 12 months ago.")
-tiles[4].metric("Delinquent MRR", money(summary["delinquent_mrr"], ctx.home_currency),
-                help="MRR of clients with an invoice more than 30 days past due.")
+tiles.show([
+    tiles.Tile("MRR", money(summary["mrr"], ctx.home_currency),
+               help="Σ each recurring stream's latest invoice ÷ its months (annual ÷ 12, quarterly ÷ 3)."),
+    tiles.Tile("ARR", money(summary["arr"], ctx.home_currency), help="12 × MRR."),
+    tiles.Tile("NRR, 12 months", percent(summary["nrr_12m"]),
+               help="MRR now of the clients billed 12 months ago ÷ their MRR then."),
+    tiles.Tile("GRR, 12 months", percent(summary["grr_12m"]),
+               help="The same, each client capped at its MRR 12 months ago."),
+    tiles.Tile("Delinquent MRR", money(summary["delinquent_mrr"], ctx.home_currency),
+               help="MRR of clients with an invoice more than 30 days past due."),
+])
 st.caption(f"Autopay-secured MRR: {money(summary['autopay_secured_mrr'], ctx.home_currency)}")
 movements = shell.metric("mrr_movements")
-mrr_forecast = shell.metric("mrr_forecast")
+mrr_forecast, _, mrr_accuracy = shell.metric("mrr_outlook")  # one backtest for the method and the table
 st.plotly_chart(charts.mrr_trend(movements, mrr_forecast, ctx.home_currency), width="stretch")
 st.caption(f"MRR forecast method: **{mrr_forecast['method'].iloc[0]}**, the one with the lowest backtest error on "
            "this book (below): the movement-rate rule is only used where it beats keeping MRR flat.")
@@ -60,7 +78,6 @@ st.markdown("**MRR forecast backtest**")
 st.caption("The MRR forecast rule replayed at each of the last 12 month-ends whose horizon has passed, from the "
            "invoices known then, against the invoice-based MRR that followed; beside it, MRR kept flat and a "
            "least-squares line through the 6 months before. Mean absolute percentage error, months ahead:")
-_, mrr_accuracy = shell.metric("mrr_forecast_backtest")
 st.dataframe(
     [{"method": {"rule": "forecast rule", "flat": "flat (MRR unchanged)", "trend": "linear trend"}[method],
       **{f"{row.horizon} mo": percent(row.mape) if row.mape == row.mape else "–" for row in group.itertuples()}}
@@ -70,7 +87,8 @@ st.dataframe(
 
 st.subheader("How accurate is it?")
 st.caption("The forecast replayed at each of the last 26 weekly cut-offs from the data known then, against the "
-           "cash actually collected (payments applied to invoices).")
+           "cash actually collected (payments applied to invoices). MAE in money per week, MAPE as a share of the "
+           f"week's cash; coverage: the share of weeks whose cash fell inside the {BAND_LEVEL:.0%} band.")
 weekly, accuracy = shell.metric("backtest")
 week = st.slider("Weeks ahead", min_value=1, max_value=13, value=1, key="forecast_backtest_week")
 st.plotly_chart(charts.backtest(weekly, week, ctx.home_currency), width="stretch")

@@ -40,7 +40,8 @@ def test_overview_shows_the_figures_the_metrics_compute(monkeypatch, demo_db):
     }
     helps = {m.label: m.help for m in app.metric}
     assert all(len(text) > 20 for text in helps.values()), helps  # every tile carries its formula
-    assert helps["DSO"] == "A/R ÷ credit sales in the last 90 days × 90."
+    # The window is whole months (tests/test_kpis.py): 90 days are the three months to 25 November.
+    assert helps["DSO"] == "A/R ÷ credit sales in the last 3 months, 26 Aug 2026 to 25 Nov 2026 (92 days) × 92."
     assert helps["Avg days delinquent (CRF)"] == "ADD = DSO − best possible DSO."
     assert expected.total_ar > 0 and expected.overdue_ar > 0
     assert app.sidebar.date_input[0].value == DEMO_AS_OF  # defaults to the day the data runs to

@@ -196,11 +196,12 @@ def test_what_if_worked_out_by_hand(book):
         with pytest.raises(InputError, match="unknown customer ids: ZZ"):
             autopay_what_if(con, AS_OF, customer_ids=("ZZ",))
     # On autopay L1's June invoice (14 days past due, more than the 0.41-day habit) would be paid:
-    # 100.00 released; the project invoice is not due yet and stays. Sales since 04-01: 1,180.00
-    # (May and June for three clients, L1's project, M1's hardware).
+    # 100.00 released; the project invoice is not due yet and stays. The KPI window is April to
+    # June (91 days, tests/test_kpis.py), so its sales are 1,480.00: April, May and June for three
+    # clients (the 04-01 billing included), L1's project, M1's hardware.
     assert (chosen.cash_released, chosen.total_ar_before, chosen.total_ar_after) == (D("100.00"), D("600.00"), D("500.00"))
     assert (chosen.overdue_ar_before, chosen.overdue_ar_after) == (D("100.00"), D("0.00"))
-    assert (chosen.dso_before, chosen.dso_after) == (pytest.approx(600 / 1180 * 90), pytest.approx(500 / 1180 * 90))
+    assert (chosen.dso_before, chosen.dso_after) == (pytest.approx(600 / 1480 * 91), pytest.approx(500 / 1480 * 91))
     assert chosen.selected_mrr == D("100.00")
     # Half of the non-autopay MRR (L1 is all of it): half of what L1 alone would release.
     assert (half.cash_released, half.overdue_ar_after, half.selected_mrr) == (D("50.00"), D("50.00"), D("50.00"))

@@ -111,10 +111,11 @@ def test_every_shape_loads_ages_and_reconciles_to_the_cent(shapes, store, tmp_pa
     totals = compared[compared["customer_id"] == ""].set_index("bucket")["source"]
     assert (totals["current"], totals["1-30"], totals["91+"], totals["total"]) == (
         D("620.00"), D("125.00") - D("70.00") - D("10.00"), D("-35.00"), D("745.00") - D("115.00"))
-    # Credit sales in the 90 days to 11-25: A1 100, A2 40, B2 80, C1 50, C2 25, C3 52, D1 200,
-    # H1 500 = 1,047.00 (journal-entry charges and refunds are not sales). Bad debt: 300.00.
-    assert (kpi.total_ar, kpi.credit_sales) == (D("745.00"), D("1047.00"))
-    assert round(kpi.dso, 2) == round(745 / 1047 * 90, 2) == 64.04
+    # Credit sales in the 90-day window, the three months to 11-25 (08-26 on, 92 days; docs/metrics.md):
+    # A1 100, A2 40, B2 80, C1 50, C2 25, C3 52, D1 200, H1 500 = 1,047.00 (journal-entry charges
+    # and refunds are not sales). Bad debt: 300.00.
+    assert (kpi.total_ar, kpi.credit_sales, kpi.days_in_window) == (D("745.00"), D("1047.00"), 92)
+    assert round(kpi.dso, 2) == round(745 / 1047 * 92, 2) == 65.46
     assert round(kpi.bad_debt_ratio, 4) == round(300 / 1047, 4)
     # Days to pay: A2 49 (09-01 -> 10-20), C1 42 and C2 28 (-> 11-12), D1 29 (10-05 -> 11-03);
     # B1 was written off, not paid; C3 still owes 40.00.

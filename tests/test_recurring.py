@@ -3,6 +3,7 @@
 from datetime import date
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 
 from core.errors import InputError
@@ -200,3 +201,26 @@ def test_the_forecast_uses_the_method_that_backtests_best(demo_db):
     assert mean_error.idxmin() == "flat" and mean_error["flat"] < mean_error["rule"]
     assert set(chosen["method"]) == {"flat"} and set(chosen["mrr"]) == {summary["mrr"]}
     assert (rule["method"].iloc[0], rule["mrr"].iloc[-1]) == ("rule", Decimal("257025.80"))
+
+
+def test_each_date_recognises_a_run_from_what_it_knew(tmp_path):
+    # W is billed 100.00 without a schedule on 01-05, 02-04, 03-06 and 04-05: a run of three from
+    # 03-06 on. As known at 02-28 there is no run (MRR 0 at 01-31 and 02-28); as known at 03-31
+    # all three are recurring, so January's and February's month-ends, recomputed then, have MRR
+    # 100 (W1's and W2's periods plus grace cover them), and March's too. The backtest's one query over several dates gives
+    # what mrr_movements gives at each of them alone.
+    from metrics.recurring import _movements_as_known
+
+    days = (date(2026, 1, 5), date(2026, 2, 4), date(2026, 3, 6), date(2026, 4, 5))
+    invoices = [{"invoice_id": f"W{n}", "customer_id": "W", "txn_date": day, "due_date": day, "total": 100,
+                 "kind": "other"} for n, day in enumerate(days, 1)]
+    path = write_book(tmp_path / "w.duckdb", [{"customer_id": "W", "name": "W"}], invoices)
+    dates = [date(2026, 2, 28), date(2026, 3, 31), date(2026, 4, 30)]
+    with read_only(path) as con:
+        together = _movements_as_known(con, dates, 2)
+        alone = {day: mrr_movements(con, day, 2) for day in dates}
+    assert list(together[date(2026, 2, 28)]["mrr_end"]) == [Decimal("0.00"), Decimal("0.00")]
+    assert list(together[date(2026, 3, 31)]["mrr_end"]) == [Decimal("100.00"), Decimal("100.00")]
+    assert together[date(2026, 3, 31)]["mrr_start"].iloc[0] == Decimal("100.00")  # 01-31, as known at 03-31
+    for day in dates:
+        pd.testing.assert_frame_equal(together[day], alone[day])

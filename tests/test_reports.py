@@ -63,10 +63,12 @@ def test_kpis_json(tmp_path):
     db = write_book(tmp_path / "k.duckdb", b.CUSTOMERS, b.INVOICES, b.PAYMENTS, b.CREDIT_MEMOS, b.APPLICATIONS)
     report = report_json("kpis", "--db", str(db), "--as-of", "2026-06-30", "--window", "90")
     assert list(report) == list(KPI_KEYS)
+    # The 90-day window is April to June (91 days): DSO 3,400 / 6,000 x 91 (tests/test_kpis.py).
     assert report == {
         "total_ar": "3400.00", "overdue_ar": "2400.00", "pct_current": 0.2941, "pct_91_plus": 0.1176,
-        "dso": 51.0, "dso_countback": 54.8, "bpdso": 15.0, "add": 36.0, "add_invoice": 17.5, "cei": 52.0,
+        "dso": 51.57, "dso_countback": 54.8, "bpdso": 15.17, "add": 36.4, "add_invoice": 17.5, "cei": 52.0,
         "ar_turnover": 1.62, "bad_debt_ratio": 0.1, "window_days": 90,
+        "window_months": 3, "window_start": "2026-04-01", "window_end": "2026-06-30", "days_in_window": 91, "notes": [],
     }
 
 

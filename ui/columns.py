@@ -106,6 +106,8 @@ COLUMNS: dict[str, Column] = {
     "low": Column("Low (band)", MONEY),
     "high": Column("High (band)", MONEY),
     "from_open": Column("From open invoices", MONEY),
+    "at_risk": Column("At risk", MONEY, "Past-due money not expected within the 13 weeks."),
+    "at_risk_share": Column("Share at risk", FRACTION),
     "from_not_yet_issued": Column("From invoices not yet issued", MONEY),
     "month_end": Column("Month", DATE),
     "mrr_start": Column("MRR at start", MONEY),
