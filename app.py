@@ -18,21 +18,28 @@ if not shell.knows(history=False):
     st.stop()
 change = shell.metric("ar_change").iloc[0]
 since = f"since {change.previous_as_of:%d %b}"
+
+
+def moved(text: str) -> str | None:
+    """A tile's change since the last month-end; none for a snapshot, which knows one date only."""
+    return None if ctx.is_snapshot else f"{text} {since}"
+
+
 tiles.show([
     tiles.Tile("Total A/R", money(change.total_ar, ctx.home_currency),
-               delta=f"{signed_money(change.total_ar_change, ctx.home_currency)} {since}",
+               delta=moved(signed_money(change.total_ar_change, ctx.home_currency)),
                delta_color="off",
                help="Σ open invoice balances at the as-of date: invoice total − payments and credits applied on or "
                "before that date (report-date method). Voided invoices and unapplied credits excluded."),
     tiles.Tile("Overdue A/R", money(change.overdue_ar, ctx.home_currency),
-               delta=f"{signed_money(change.overdue_ar_change, ctx.home_currency)} {since}",
+               delta=moved(signed_money(change.overdue_ar_change, ctx.home_currency)),
                delta_color="inverse",
                help="Σ open balances of invoices whose due date is before the as-of date (days past due ≥ 1)."),
     tiles.Tile("% current", percent(change.pct_current),
-               delta=f"{signed_points(change.pct_current_change)} {since}",
+               delta=moved(signed_points(change.pct_current_change)),
                help="Current A/R ÷ total A/R, where current means not yet past due (days past due ≤ 0)."),
     tiles.Tile("Open invoices", f"{change.open_invoices:,}",
-               delta=f"{change.open_invoices_change:+,} {since}", delta_color="off",
+               delta=moved(f"{change.open_invoices_change:+,}"), delta_color="off",
                help="Invoices with a balance at the as-of date, whatever their due date."),
 ])
 

@@ -450,7 +450,9 @@ def test_the_dashboard_says_what_a_snapshot_cannot_know_instead_of_drawing_it(mo
     assert overview.warning[0].value.startswith("The books of Harbor IT Services are a snapshot of what was open on "
                                                 "31 March 2026: ledgerlight knows the aging at that date")
     shown = {metric.label: metric.value for metric in overview.metric}
-    assert shown == {"Total A/R": "$1,770.50", "Overdue A/R": "$970.50", "% current": "45.2%"}  # no KPI tiles
+    assert shown == {"Total A/R": "$1,770.50", "Overdue A/R": "$970.50", "% current": "45.2%",
+                     "Open invoices": "5"}  # no KPI tiles
+    assert not any(metric.delta for metric in overview.metric)  # no change from a month it cannot know
     assert len(overview.get("plotly_chart")) == 1  # the aging bars; not the trend, not the KPI trend
     assert [c.value for c in overview.caption if "Left out" in c.value] == [
         ":material/photo_camera: Left out: the books are a snapshot of one date (see the note at the top)."] * 2
