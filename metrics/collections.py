@@ -48,9 +48,9 @@ def collection_status(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFra
     return models.frame(con, "collection_status", {"dates": [as_of], "customer_id": None}).drop(columns="as_of")
 
 
-def collection_timeline(con: duckdb.DuckDBPyConnection, as_of: date, customer_id: str) -> pd.DataFrame:
-    """One account's history up to `as_of`, newest first: notes, calls, emails, reminders sent,
-    promises made, disputes opened and resolved."""
+def collection_timeline(con: duckdb.DuckDBPyConnection, as_of: date, customer_id: str | None = None) -> pd.DataFrame:
+    """One account's history up to `as_of` (or every account's, each row under its `account_id`),
+    newest first: notes, calls, emails, reminders sent, promises made, disputes opened and resolved."""
     return models.frame(con, "collection_timeline", {"dates": [as_of], "customer_id": customer_id})
 
 
