@@ -22,9 +22,11 @@ import re
 import subprocess
 import tempfile
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from email.utils import make_msgid
 from pathlib import Path
 
 import duckdb
@@ -32,11 +34,12 @@ import jinja2
 import pandas as pd
 
 import metrics
-from core.errors import InputError, SettingsError
+from core.access import COLLECTOR, Actor, require
+from core.errors import InputError, SendError, SettingsError
 from core.money import money
 from core.settings import Settings, settings as current_settings
 from core.units import days, percent, ratio, signed_days, signed_money, signed_points
-from etl import charts
+from etl import activity, charts, mail
 from metrics.autopay import WHAT_IF_CANDIDATES
 from metrics.forecast import backtest_summary, backtest_weeks
 from metrics.kpi_review import previous_month_end
@@ -502,6 +505,7 @@ def pack_view(data: dict, company: str | None, generated_on: date) -> dict:
     return {
         "company": company or ", ".join(data["companies"]),
         "month": month.label,
+        "month_id": f"{month.first:%Y-%m}",
         "as_of": month.as_of.isoformat(),
         "as_of_long": f"{month.as_of.day} {month.as_of:%B %Y}" + (" (month to date)" if month.to_date else ""),
         "previous_long": f"{month.previous.day} {month.previous:%B %Y}",
@@ -656,10 +660,14 @@ def build_pack(con: duckdb.DuckDBPyConnection, month_text: str, company: str | N
     return Pack(view, pack_html(view, images), images)
 
 
-def write_pack(pack: Pack, out: str | os.PathLike, reader: Settings | None = None) -> Path:
-    """The pack written to `out` (.pdf or .html) whole or not at all."""
+def write_pack(pack: Pack, out: str | os.PathLike, reader: Settings | None = None, pdf: bytes | None = None) -> Path:
+    """The pack written to `out` (.pdf or .html) whole or not at all; `pdf`: the pack already
+    printed, so it is not printed twice when it is also emailed."""
     path = check_output(out)
-    content = pack.pdf(reader) if path.suffix.lower() == ".pdf" else pack.html.encode("utf-8")
+    if path.suffix.lower() == ".pdf":
+        content = pdf if pdf is not None else pack.pdf(reader)
+    else:
+        content = pack.html.encode("utf-8")
     temporary = path.with_name(f".{path.name}.{os.getpid()}.part")  # beside it, so the rename is atomic
     try:
         with open(temporary, "xb") as file:  # a new file's permissions, as the umask says
@@ -669,3 +677,69 @@ def write_pack(pack: Pack, out: str | os.PathLike, reader: Settings | None = Non
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+# --- by email ----------------------------------------------------------------------------------
+
+
+def check_email(actor: Actor, to: str, reader: Settings | None = None) -> list[str]:
+    """Before any work: may `actor` send, are the addresses in `to` (comma-separated) and the
+    From address addresses, and does the SMTP server take the login. The recipients, checked."""
+    require(actor, COLLECTOR, "email the review pack")
+    recipients = mail.addresses(to, "--email")
+    if not recipients:
+        raise InputError("--email names no address: give one or more, separated by commas")
+    mail.check_connection(reader)
+    return recipients
+
+
+def pack_subject(view: dict) -> str:
+    return f"{view['company']} · monthly review · {view['month']}"
+
+
+def pack_file_name(view: dict) -> str:
+    return f"review-{view['month_id']}.pdf"
+
+
+def pack_body(view: dict) -> str:
+    """The message: what the pack is, the month's sentences, and the attachment's name."""
+    lines = [f"Monthly review · {view['month']}", view["company"],
+             f"Figures as of {view['as_of_long']}, each beside the end of the month before ({view['previous_long']}); "
+             f"amounts in {view['currency']}.", "",
+             *(f"- {sentence}" for sentence in view["sentences"]), "",
+             f"The whole pack is attached ({pack_file_name(view)}).",
+             f"Generated on {view['generated_on']} by ledgerlight."]
+    return "\n".join(lines) + "\n"
+
+
+def email_pack(db, actor: Actor, pack: Pack, recipients: list[str], pdf: bytes,
+               reader: Settings | None = None) -> activity.PackDelivery:
+    """Email the pack (`pdf` attached, its sentences in the body) to `recipients` through the SMTP
+    settings, as the reminders go (etl/mail.py). Recorded in pack_deliveries 'sending' before it
+    goes and 'sent' once the server took it; when it did not go, no record stays. SendError says
+    what went wrong (a broken connection while the server held it: it may have gone)."""
+    require(actor, COLLECTOR, "email the review pack")
+    reader = reader or current_settings()
+    sender = mail.sender(reader)
+    view = pack.view
+    delivery = activity.PackDelivery(
+        date.fromisoformat(f"{view['month_id']}-01"), date.fromisoformat(view["as_of"]), view["company"],
+        make_msgid(f"pack-{uuid.uuid4().hex[:12]}", domain=sender.rpartition("@")[2]), tuple(recipients),
+        pack_subject(view), pack_file_name(view))
+    message = mail.compose(sender, recipients, delivery.subject, pack_body(view), reader.now(),
+                           [(delivery.attachment, pdf, "application/pdf")], delivery.message_id,
+                           {"X-Ledgerlight-Pack": view["month_id"]})
+    activity.claim_pack_delivery(db, actor, delivery)
+    try:
+        mail.send_one(message, reader)
+    except mail.DeliveryUncertain as exc:
+        raise SendError(f"{exc}: the pack may have gone, so it stays recorded as 'sending' (message "
+                        f"{delivery.message_id}); check the mailbox before sending it again") from None
+    except mail.MessageRefused as exc:
+        activity.release_pack_delivery(db, actor, delivery)
+        raise SendError(f"{exc}; the pack was not sent") from None
+    except Exception:
+        activity.release_pack_delivery(db, actor, delivery)
+        raise
+    activity.confirm_pack_delivery(db, actor, delivery)
+    return delivery

@@ -59,6 +59,12 @@ def reminder_deliveries(con: duckdb.DuckDBPyConnection, as_of: date | None = Non
     return models.frame(con, "reminder_deliveries_log")
 
 
+def pack_deliveries(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> pd.DataFrame:
+    """Every monthly review pack emailed (status 'sent') or whose sending broke midway ('sending'),
+    newest first: month, as_of, company, recipients, subject, attachment, author, claimed_at, sent_at."""
+    return models.frame(con, "pack_deliveries_log")
+
+
 def saved_reminder_templates(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> pd.DataFrame:
     """The reminder templates people edited (the defaults are in etl/reminder_templates.py)."""
     return models.frame(con, "saved_reminder_templates")
