@@ -381,6 +381,30 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "the record of review packs emailed",
+        """
+        -- Each monthly review pack emailed (python -m etl pack --email): about the whole file, not a
+        -- client, so beside reminder_deliveries rather than in it. Written 'sending' before the
+        -- message goes and 'sent' once the server took it; a refused message's row is deleted; one
+        -- left 'sending' (the connection broke while the server held it) may or may not have gone.
+        -- No run, sync or demo rebuild touches it.
+        CREATE TABLE pack_deliveries (
+            message_id      VARCHAR PRIMARY KEY,
+            month           DATE NOT NULL,         -- the first day of the month the pack is for
+            as_of           DATE NOT NULL,         -- the date its figures are as of
+            company         VARCHAR NOT NULL,      -- the name on its cover
+            status          VARCHAR NOT NULL CHECK (status IN ('sending', 'sent')),
+            via             VARCHAR NOT NULL CHECK (via IN ('smtp')),
+            recipients      VARCHAR[] NOT NULL,
+            subject         VARCHAR NOT NULL,
+            attachment      VARCHAR NOT NULL,      -- the PDF's file name
+            author          VARCHAR NOT NULL,
+            claimed_at      TIMESTAMP NOT NULL,
+            sent_at         TIMESTAMP
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,6 +1,6 @@
 """Every write of ledgerlight's own collections data: notes, calls and emails, promises to pay,
-disputes, next actions, reminder templates, the record of reminders sent, and the export and
-import of all of it.
+disputes, next actions, reminder templates, the record of reminders (and review packs) sent, and
+the export and import of all of it (but the record of packs, which is about no client).
 
 These rows are what people wrote (`origin = 'user'`); no run of any source touches them (the
 demo's generated history is origin 'demo', written by the demo source through the pipeline).
@@ -390,6 +390,49 @@ def settle_uncertain(db, actor, message_id: str, was_sent: bool) -> int:
             con.execute("DELETE FROM reminder_deliveries WHERE message_id = ?", [message_id])
         return count
     return _write(db, work)
+
+
+# --- the record of review packs emailed ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackDelivery:
+    """One monthly review pack about to be emailed: about the whole file, not one client."""
+
+    month: date  # the month's first day
+    as_of: date
+    company: str
+    message_id: str
+    recipients: tuple[str, ...]
+    subject: str
+    attachment: str
+    via: str = "smtp"
+
+
+def claim_pack_delivery(db, actor, delivery: PackDelivery) -> None:
+    """Before the pack goes: record it as 'sending' (so a process that dies after the server took
+    it still leaves a trace)."""
+    require(actor, COLLECTOR, "email the review pack")
+    now = settings().now()
+    _write(db, lambda con: _insert(con, "pack_deliveries", {
+        "message_id": delivery.message_id, "month": delivery.month, "as_of": delivery.as_of,
+        "company": delivery.company, "status": "sending", "via": delivery.via, "recipients": list(delivery.recipients),
+        "subject": delivery.subject, "attachment": delivery.attachment, "author": actor.id, "claimed_at": now}))
+
+
+def confirm_pack_delivery(db, actor, delivery: PackDelivery) -> None:
+    """The server took the pack: it is recorded as sent."""
+    require(actor, COLLECTOR, "email the review pack")
+    _write(db, lambda con: con.execute("UPDATE pack_deliveries SET status = 'sent', sent_at = ? WHERE message_id = ?",
+                                       [settings().now(), delivery.message_id]))
+
+
+def release_pack_delivery(db, actor, delivery: PackDelivery) -> None:
+    """The pack did not go (the server could not be reached, refused the login or the message):
+    its record goes, so nothing says it was sent."""
+    require(actor, COLLECTOR, "email the review pack")
+    _write(db, lambda con: con.execute("DELETE FROM pack_deliveries WHERE message_id = ? AND status = 'sending'",
+                                       [delivery.message_id]))
 
 
 # --- export and import --------------------------------------------------------------------------

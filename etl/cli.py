@@ -168,7 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "the month before's, with the dashboard's charts")
     pack.add_argument("--month", required=True, metavar="YYYY-MM", help="the month; figures are as of its last day "
                       "(today, for the month under way)")
-    pack.add_argument("--out", required=True, metavar="FILE", help="where to write it: a .pdf or .html file")
+    pack.add_argument("--out", metavar="FILE", help="where to write it: a .pdf or .html file (--out, --email or both)")
+    pack.add_argument("--email", metavar="TO,...", help="email it (the PDF attached, the month's sentences in the body) "
+                      "to these addresses through the reminders' SMTP settings, e.g. from a monthly cron")
     _add_db(pack)
     pack.add_argument("--company", metavar="NAME", help="the name on the cover (default: the companies the file holds)")
     pack.set_defaults(run=_run_pack)
@@ -337,11 +339,21 @@ def _run_backtest(args: argparse.Namespace, console: Console) -> None:
 
 
 def _run_pack(args: argparse.Namespace, console: Console) -> None:
-    out = review_pack.check_output(args.out)  # before any work: a bad path is refused at once
-    with read_only(args.db) as con:
+    if not args.out and not args.email:
+        raise InputError("say where the pack goes: --out FILE.pdf or FILE.html, --email TO,... or both")
+    # before any work: a bad path, address, SMTP setting or login is refused at once
+    out = review_pack.check_output(args.out) if args.out else None
+    actor, path = activity.local_actor(), database_path(args.db)
+    recipients = review_pack.check_email(actor, args.email) if args.email else []
+    with read_only(path) as con:
         built = review_pack.build_pack(con, args.month, args.company)
-    written = review_pack.write_pack(built, out)
-    print(f"Review pack for {built.view['month']} (as of {built.view['as_of']}) written to {written}")
+    about = f"Review pack for {built.view['month']} (as of {built.view['as_of']})"
+    pdf = built.pdf() if recipients or (out and out.suffix.lower() == ".pdf") else None
+    if out:
+        print(f"{about} written to {review_pack.write_pack(built, out, pdf=pdf)}")
+    if recipients:
+        sent = review_pack.email_pack(path, actor, built, recipients, pdf)
+        print(f"{about} emailed to {', '.join(sent.recipients)} ({sent.attachment}; message {sent.message_id})")
     for sentence in built.view["sentences"]:
         print(f"  {sentence}")
 

@@ -237,6 +237,12 @@ def send_one(message: EmailMessage, reader: Settings | None = None) -> None:
         mailer.close()
 
 
+def check_connection(reader: Settings | None = None) -> None:
+    """Connect and log in, then leave: a wrong host, port, security or password is found (SendError,
+    SettingsError) before a long piece of work whose result is to be sent."""
+    Mailer(smtp_settings(reader)).close()
+
+
 def _said(text) -> str:
     return (text.decode(errors="replace") if isinstance(text, bytes) else str(text)).strip()
 

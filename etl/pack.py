@@ -22,9 +22,11 @@ import re
 import subprocess
 import tempfile
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from email.utils import make_msgid
 from pathlib import Path
 
 import duckdb
@@ -32,19 +34,23 @@ import jinja2
 import pandas as pd
 
 import metrics
-from core.errors import InputError, SettingsError
+from core.access import COLLECTOR, Actor, require
+from core.errors import InputError, SendError, SettingsError
 from core.money import money
 from core.settings import Settings, settings as current_settings
-from core.units import days, percent, ratio
-from etl import charts
+from core.units import days, percent, ratio, signed_days, signed_money, signed_points
+from etl import activity, charts, mail
 from metrics.autopay import WHAT_IF_CANDIDATES
 from metrics.forecast import backtest_summary, backtest_weeks
+from metrics.kpi_review import previous_month_end
 from metrics.kpis import CRF_MEDIANS
 from metrics.status import books_span
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FORMATS = (".pdf", ".html")
 TOP_OVERDUE_CLIENTS = 10
+SAID = ("note", "call", "email", "promise")  # the history a person wrote or agreed; not reminders sent, nor disputes
+SAID_LENGTH = 160  # characters of a note the overdue page shows
 HEADLINE_CLIENTS = 3  # "three clients hold 48 % of it"
 ACCURACY_WEEKS = 4  # the weeks of last month's forecast that have ended by this month's end
 KPI_WINDOW_DAYS = 90  # the Overview's default window
@@ -89,7 +95,8 @@ def pack_month(con: duckdb.DuckDBPyConnection, text: str, today: date) -> Month:
     limit = metrics.snapshot_limit(con, min(last, today))
     if limit:
         raise InputError(f"no review pack for these books: {limit}")
-    return Month(first, min(last, today), first - timedelta(days=1), last > today)
+    as_of = min(last, today)
+    return Month(first, as_of, previous_month_end(as_of), last > today)
 
 
 def available_months(con: duckdb.DuckDBPyConnection, up_to: date) -> list[str]:
@@ -140,6 +147,7 @@ def pack_data(con: duckdb.DuckDBPyConnection, month: Month) -> dict:
         "ar_trend": metrics.ar_trend(con, as_of),
         "kpi_series": metrics.kpi_series(con, as_of, KPI_WINDOW_DAYS),
         "worklist": metrics.collections_worklist(con, as_of),
+        "timeline": metrics.collection_timeline(con, as_of),
         "adoption_trend": metrics.autopay_adoption_trend(con, as_of),
         "candidates": top,
         "what_if": (metrics.autopay_what_if(con, as_of, customer_ids=tuple(top["customer_id"])).iloc[0]
@@ -184,22 +192,18 @@ def _was(before, key: str):
     return None if before is None else before[key]
 
 
+def _change(now, before) -> float | None:
+    """now − before, or None when either is missing (the books begin after the month before)."""
+    return None if _missing(now) or _missing(before) else float(now - before)
+
+
 def _money_change(now: Decimal, before: Decimal | None, currency: str) -> str:
-    """'+$1,234.56 (+1.2%)', '-$10.00', '–' when there is nothing to compare with."""
+    """'+$1,234.56 (+1.2%)', '-$10.00 (-0.1%)', '–' when there is nothing to compare with."""
     if _missing(before):
         return "–"
     delta = now - before
-    relative = f" ({'+' if delta > 0 else ''}{_share(float(delta / before))})" if before else ""
-    return f"{'+' if delta > 0 else ''}{money(delta, currency)}{relative}"
-
-
-def _share_change(now: float | None, before: float | None) -> str:
-    """A change of a share in percentage points: '+3.1 pts'."""
-    return "–" if _missing(now) or _missing(before) else f"{(now - before) * 100:+.1f} pts"
-
-
-def _number_change(now: float | None, before: float | None, unit: str = "") -> str:
-    return "–" if _missing(now) or _missing(before) else f"{now - before:+.1f}{unit}"
+    relative = f" ({'+' if delta >= 0 else ''}{_share(float(delta / before))})" if before else ""
+    return f"{signed_money(delta, currency)}{relative}"
 
 
 def _moved(now, before) -> str:
@@ -247,7 +251,7 @@ def headline_sentences(data: dict) -> list[str]:
     low, high = CRF_MEDIANS["dso"]
     dso = f"DSO is {_days(kpi.dso)}"
     if before and not _missing(kpi.dso) and not _missing(was("kpis", "dso")):
-        dso += f" ({_number_change(kpi.dso, was('kpis', 'dso'), ' days')} on the month)"
+        dso += f" ({signed_days(_change(kpi.dso, was('kpis', 'dso')))} on the month)"
     sentences.append(f"{dso} against a CRF median of {low:.0f}–{high:.0f} days; CEI {_share(None if _missing(kpi.cei) else kpi.cei / 100)}.")
     sentences.append(f"{adoption.autopay_clients:,} of {adoption.active_recurring_clients:,} active recurring clients pay by "
                      f"autopay ({_share(adoption.adoption_by_clients)}), securing {_share(adoption.adoption_by_mrr)} of MRR.")
@@ -274,8 +278,9 @@ def _tile(label: str, value: str, change: str = "–") -> dict:
     return {"label": label, "value": value, "change": change}
 
 
-def _table(headings: list[str], rows: list[list[str]], caption: str = "") -> dict:
-    return {"headings": headings, "rows": rows, "caption": caption}
+def _table(headings: list[str], rows: list[list[str]], caption: str = "", wrapped: tuple[int, ...] = ()) -> dict:
+    """A table of text; the columns `wrapped` (by place) hold words, which wrap, the rest figures."""
+    return {"headings": headings, "rows": rows, "caption": caption, "wrapped": wrapped}
 
 
 def _receivables_page(data: dict) -> dict:
@@ -288,7 +293,7 @@ def _receivables_page(data: dict) -> dict:
             _tile("Total A/R", money(summary.total_ar, currency), _money_change(summary.total_ar, _was(past, "total_ar"), currency)),
             _tile("Overdue A/R", money(summary.overdue_ar, currency),
                   _money_change(summary.overdue_ar, _was(past, "overdue_ar"), currency)),
-            _tile("% current", _share(summary.pct_current), _share_change(summary.pct_current, _was(past, "pct_current"))),
+            _tile("% current", _share(summary.pct_current), signed_points(_change(summary.pct_current, _was(past, "pct_current")))),
             _tile("Open invoices", f"{summary.open_invoices:,}",
                   "–" if not before else f"{summary.open_invoices - past.open_invoices:+,}"),
         ],
@@ -301,7 +306,7 @@ def _receivables_page(data: dict) -> dict:
     }
 
 
-_KPIS = (  # (metric column, label, how it is written, a share in points or a number in days)
+_KPIS = (  # (metric column, label, how it is written, its unit: days, a share, CEI in points, a ratio)
     ("dso", "DSO", days, "days"), ("dso_countback", "DSO (countback)", days, "days"),
     ("bpdso", "Best possible DSO", days, "days"), ("add_crf", "Avg days delinquent (CRF)", days, "days"),
     ("add_invoice", "Avg days delinquent (invoices)", days, "days"),
@@ -309,6 +314,13 @@ _KPIS = (  # (metric column, label, how it is written, a share in points or a nu
     ("pct_current", "% current", percent, "share"), ("pct_91_plus", "% 91+ days", percent, "share"),
     ("ar_turnover", "A/R turnover", ratio, "ratio"), ("bad_debt_ratio", "Bad-debt ratio", percent, "share"),
 )
+
+
+_CHANGES = {  # a KPI's change since the month before, by unit
+    "days": signed_days, "share": signed_points,
+    "cei": lambda change: signed_points(None if change is None else change / 100),  # CEI is kept in points
+    "ratio": lambda change: "–" if change is None else f"{change:+.1f}×",
+}
 
 
 def _median(column: str, unit: str) -> str:
@@ -326,8 +338,7 @@ def _kpi_page(data: dict) -> dict:
     rows = []
     for column, label, written, unit in _KPIS:
         value, was = kpi[column], None if past is None else past[column]
-        change = (_share_change(value, was) if unit == "share"
-                  else _number_change(value, was, {"days": " days", "cei": " pts", "ratio": "×"}[unit]))
+        change = _CHANGES[unit](_change(value, was))
         rows.append([label, written(None if _missing(value) else value), "–" if past is None else written(None if _missing(was) else was),
                      change, _median(column, unit)])
     return {
@@ -338,21 +349,43 @@ def _kpi_page(data: dict) -> dict:
     }
 
 
+def latest_said(timeline: pd.DataFrame) -> dict[tuple[str, str, str], dict]:
+    """Each account's newest note, call, email or promise in its collections history (the
+    timeline is newest first), by (source, company_id, account_id)."""
+    said = timeline[timeline["kind"].isin(SAID)].drop_duplicates(["source", "company_id", "account_id"])
+    return {(row["source"], row["company_id"], row["account_id"]): row for row in said.to_dict("records")}
+
+
+def said_cell(entry: dict | None) -> str:
+    """'2026-10-26 · call: Spoke to the office manager…', '2026-10-06 · promise (kept): Promised 950.00 by…'."""
+    if entry is None:
+        return "–"
+    status = "" if _missing(entry["status"]) else f" ({entry['status']})"
+    text = " ".join(str(entry["text"]).split())
+    if len(text) > SAID_LENGTH:
+        text = text[:SAID_LENGTH - 1].rstrip() + "…"
+    return f"{entry['happened_on']} · {entry['kind']}{status}: {text}"
+
+
 def _overdue_page(data: dict) -> dict:
     worklist, currency = data["worklist"], data["currency"]
     overdue_ar = data["now"]["summary"].overdue_ar
     oldest = metrics.bucket_labels()[-1]
     names, share = top_overdue_share(worklist, overdue_ar)
+    said = latest_said(data["timeline"])
     rows = [[row["customer"], money(row["overdue"], currency),
              _share(float(row["overdue"] / overdue_ar) if overdue_ar else None), money(row[oldest], currency),
-             f"{row['oldest_days_past_due']:,}", "–" if _missing(row["last_payment_date"]) else str(row["last_payment_date"])]
+             f"{row['oldest_days_past_due']:,}", "–" if _missing(row["last_payment_date"]) else str(row["last_payment_date"]),
+             said_cell(said.get((row["source"], row["company_id"], row["customer_id"])))]
             for row in worklist.head(TOP_OVERDUE_CLIENTS).to_dict("records")]
     lead = (f"{len(worklist):,} clients have overdue money; the top {_count(len(names))} hold {_share(share)} of it."
             if names else "No client has overdue money.")
     return {
         "id": "overdue", "title": "Top overdue clients", "lead": lead, "tiles": [], "charts": [],
         "tables": [_table(["Client", "Overdue", "Share of overdue", f"{oldest} days", "Oldest (days past due)",
-                           "Last payment"], rows)],
+                           "Last payment", "Latest note or promise"], rows,
+                          "The latest note, call, email or promise to pay in each client's collections history "
+                          "(Clients to chase), up to the as-of date.", wrapped=(6,))],
     }
 
 
@@ -367,7 +400,7 @@ def _autopay_page(data: dict) -> dict:
         f"The top {WHAT_IF_CANDIDATES} active recurring clients not on autopay, ranked by the cash moving them would release.")]
     if what_if is not None:
         tables.append(_table(["If they paid by autopay", "Now", "After", "Change"], [
-            ["DSO", _days(what_if.dso_before), _days(what_if.dso_after), _number_change(what_if.dso_after, what_if.dso_before, " days")],
+            ["DSO", _days(what_if.dso_before), _days(what_if.dso_after), signed_days(_change(what_if.dso_after, what_if.dso_before))],
             ["Overdue A/R", money(what_if.overdue_ar_before, currency), money(what_if.overdue_ar_after, currency),
              money(what_if.overdue_ar_change, currency)],
             ["One-time cash released", "", money(what_if.cash_released, currency), ""],
@@ -378,10 +411,10 @@ def _autopay_page(data: dict) -> dict:
             _tile("Clients on autopay", f"{adoption.autopay_clients:,} of {adoption.active_recurring_clients:,}",
                   "–" if past is None else f"{adoption.autopay_clients - past.autopay_clients:+,}"),
             _tile("Adoption by clients", _share(adoption.adoption_by_clients),
-                  _share_change(adoption.adoption_by_clients, _was(past, "adoption_by_clients"))),
+                  signed_points(_change(adoption.adoption_by_clients, _was(past, "adoption_by_clients")))),
             _tile("Autopay-secured MRR", money(adoption.autopay_secured_mrr, currency),
                   _money_change(adoption.autopay_secured_mrr, _was(past, "autopay_secured_mrr"), currency)),
-            _tile("Adoption by MRR", _share(adoption.adoption_by_mrr), _share_change(adoption.adoption_by_mrr, _was(past, "adoption_by_mrr"))),
+            _tile("Adoption by MRR", _share(adoption.adoption_by_mrr), signed_points(_change(adoption.adoption_by_mrr, _was(past, "adoption_by_mrr")))),
         ],
         "charts": ["autopay_adoption"], "tables": tables,
     }
@@ -400,8 +433,8 @@ def _mrr_page(data: dict) -> dict:
         "tiles": [
             _tile("MRR", money(mrr["mrr"], currency), _money_change(mrr["mrr"], _was(past, "mrr"), currency)),
             _tile("ARR", money(mrr["arr"], currency), _money_change(mrr["arr"], _was(past, "arr"), currency)),
-            _tile("NRR, 12 months", _share(mrr["nrr_12m"]), _share_change(mrr["nrr_12m"], _was(past, "nrr_12m"))),
-            _tile("GRR, 12 months", _share(mrr["grr_12m"]), _share_change(mrr["grr_12m"], _was(past, "grr_12m"))),
+            _tile("NRR, 12 months", _share(mrr["nrr_12m"]), signed_points(_change(mrr["nrr_12m"], _was(past, "nrr_12m")))),
+            _tile("GRR, 12 months", _share(mrr["grr_12m"]), signed_points(_change(mrr["grr_12m"], _was(past, "grr_12m")))),
             _tile("Delinquent MRR", money(mrr["delinquent_mrr"], currency),
                   _money_change(mrr["delinquent_mrr"], _was(past, "delinquent_mrr"), currency)),
         ],
@@ -472,6 +505,7 @@ def pack_view(data: dict, company: str | None, generated_on: date) -> dict:
     return {
         "company": company or ", ".join(data["companies"]),
         "month": month.label,
+        "month_id": f"{month.first:%Y-%m}",
         "as_of": month.as_of.isoformat(),
         "as_of_long": f"{month.as_of.day} {month.as_of:%B %Y}" + (" (month to date)" if month.to_date else ""),
         "previous_long": f"{month.previous.day} {month.previous:%B %Y}",
@@ -626,10 +660,14 @@ def build_pack(con: duckdb.DuckDBPyConnection, month_text: str, company: str | N
     return Pack(view, pack_html(view, images), images)
 
 
-def write_pack(pack: Pack, out: str | os.PathLike, reader: Settings | None = None) -> Path:
-    """The pack written to `out` (.pdf or .html) whole or not at all."""
+def write_pack(pack: Pack, out: str | os.PathLike, reader: Settings | None = None, pdf: bytes | None = None) -> Path:
+    """The pack written to `out` (.pdf or .html) whole or not at all; `pdf`: the pack already
+    printed, so it is not printed twice when it is also emailed."""
     path = check_output(out)
-    content = pack.pdf(reader) if path.suffix.lower() == ".pdf" else pack.html.encode("utf-8")
+    if path.suffix.lower() == ".pdf":
+        content = pdf if pdf is not None else pack.pdf(reader)
+    else:
+        content = pack.html.encode("utf-8")
     temporary = path.with_name(f".{path.name}.{os.getpid()}.part")  # beside it, so the rename is atomic
     try:
         with open(temporary, "xb") as file:  # a new file's permissions, as the umask says
@@ -639,3 +677,69 @@ def write_pack(pack: Pack, out: str | os.PathLike, reader: Settings | None = Non
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+# --- by email ----------------------------------------------------------------------------------
+
+
+def check_email(actor: Actor, to: str, reader: Settings | None = None) -> list[str]:
+    """Before any work: may `actor` send, are the addresses in `to` (comma-separated) and the
+    From address addresses, and does the SMTP server take the login. The recipients, checked."""
+    require(actor, COLLECTOR, "email the review pack")
+    recipients = mail.addresses(to, "--email")
+    if not recipients:
+        raise InputError("--email names no address: give one or more, separated by commas")
+    mail.check_connection(reader)
+    return recipients
+
+
+def pack_subject(view: dict) -> str:
+    return f"{view['company']} · monthly review · {view['month']}"
+
+
+def pack_file_name(view: dict) -> str:
+    return f"review-{view['month_id']}.pdf"
+
+
+def pack_body(view: dict) -> str:
+    """The message: what the pack is, the month's sentences, and the attachment's name."""
+    lines = [f"Monthly review · {view['month']}", view["company"],
+             f"Figures as of {view['as_of_long']}, each beside the end of the month before ({view['previous_long']}); "
+             f"amounts in {view['currency']}.", "",
+             *(f"- {sentence}" for sentence in view["sentences"]), "",
+             f"The whole pack is attached ({pack_file_name(view)}).",
+             f"Generated on {view['generated_on']} by ledgerlight."]
+    return "\n".join(lines) + "\n"
+
+
+def email_pack(db, actor: Actor, pack: Pack, recipients: list[str], pdf: bytes,
+               reader: Settings | None = None) -> activity.PackDelivery:
+    """Email the pack (`pdf` attached, its sentences in the body) to `recipients` through the SMTP
+    settings, as the reminders go (etl/mail.py). Recorded in pack_deliveries 'sending' before it
+    goes and 'sent' once the server took it; when it did not go, no record stays. SendError says
+    what went wrong (a broken connection while the server held it: it may have gone)."""
+    require(actor, COLLECTOR, "email the review pack")
+    reader = reader or current_settings()
+    sender = mail.sender(reader)
+    view = pack.view
+    delivery = activity.PackDelivery(
+        date.fromisoformat(f"{view['month_id']}-01"), date.fromisoformat(view["as_of"]), view["company"],
+        make_msgid(f"pack-{uuid.uuid4().hex[:12]}", domain=sender.rpartition("@")[2]), tuple(recipients),
+        pack_subject(view), pack_file_name(view))
+    message = mail.compose(sender, recipients, delivery.subject, pack_body(view), reader.now(),
+                           [(delivery.attachment, pdf, "application/pdf")], delivery.message_id,
+                           {"X-Ledgerlight-Pack": view["month_id"]})
+    activity.claim_pack_delivery(db, actor, delivery)
+    try:
+        mail.send_one(message, reader)
+    except mail.DeliveryUncertain as exc:
+        raise SendError(f"{exc}: the pack may have gone, so it stays recorded as 'sending' (message "
+                        f"{delivery.message_id}); check the mailbox before sending it again") from None
+    except mail.MessageRefused as exc:
+        activity.release_pack_delivery(db, actor, delivery)
+        raise SendError(f"{exc}; the pack was not sent") from None
+    except Exception:
+        activity.release_pack_delivery(db, actor, delivery)
+        raise
+    activity.confirm_pack_delivery(db, actor, delivery)
+    return delivery

@@ -48,15 +48,21 @@ def collection_status(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFra
     return models.frame(con, "collection_status", {"dates": [as_of], "customer_id": None}).drop(columns="as_of")
 
 
-def collection_timeline(con: duckdb.DuckDBPyConnection, as_of: date, customer_id: str) -> pd.DataFrame:
-    """One account's history up to `as_of`, newest first: notes, calls, emails, reminders sent,
-    promises made, disputes opened and resolved."""
+def collection_timeline(con: duckdb.DuckDBPyConnection, as_of: date, customer_id: str | None = None) -> pd.DataFrame:
+    """One account's history up to `as_of` (or every account's, each row under its `account_id`),
+    newest first: notes, calls, emails, reminders sent, promises made, disputes opened and resolved."""
     return models.frame(con, "collection_timeline", {"dates": [as_of], "customer_id": customer_id})
 
 
 def reminder_deliveries(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> pd.DataFrame:
     """Every reminder recorded as sent or (a run that died midway) still 'sending', newest first."""
     return models.frame(con, "reminder_deliveries_log")
+
+
+def pack_deliveries(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> pd.DataFrame:
+    """Every monthly review pack emailed (status 'sent') or whose sending broke midway ('sending'),
+    newest first: month, as_of, company, recipients, subject, attachment, author, claimed_at, sent_at."""
+    return models.frame(con, "pack_deliveries_log")
 
 
 def saved_reminder_templates(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> pd.DataFrame:

@@ -228,7 +228,7 @@ def test_every_run_records_its_actor_failed_or_not(tmp_path, demo_db, monkeypatc
 def test_a_file_from_before_actors_upgrades_and_its_old_runs_have_none(tmp_path):
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
-    migrate(con, path, upto=SCHEMA_VERSION - 1)  # the release before actors
+    migrate(con, path, upto=5)  # the release before actors (migration 6, "who ran each run")
     con.execute("INSERT INTO sync_runs (source, company_id, origin, kind, started_at, status) "
                 "VALUES ('demo', 'd', 'demo', 'demo', TIMESTAMP '2026-11-01 09:00', 'succeeded')")
     con.close()

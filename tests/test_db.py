@@ -15,7 +15,7 @@ from tests.books import SAMPLE_CUSTOMERS, customers_frame, load_books, write_boo
 
 def test_new_file_gets_every_migration(tmp_path):
     con = connect_for_write(tmp_path / "new.duckdb")
-    assert schema_version(con) == SCHEMA_VERSION == 8
+    assert schema_version(con) == SCHEMA_VERSION == 9
     con.close()
 
 
@@ -47,6 +47,21 @@ def test_file_from_version_1_upgrades_in_place_without_loss(tmp_path):
     assert con.execute("SELECT credit_memo_id, is_write_off FROM credit_memos").fetchall() == [("CM1", False)]
     assert con.execute("SELECT name FROM customers").fetchall() == [("Acme",)]
     assert con.execute("SELECT name, snapshot_on FROM companies").fetchall() == [("Demo", None)]  # a history
+    con.close()
+
+
+def test_file_from_version_8_gains_the_record_of_packs_emailed_and_keeps_its_collections(tmp_path):
+    path = tmp_path / "v8.duckdb"
+    con = duckdb.connect(str(path))
+    migrate(con, path, upto=8)  # the collections release
+    con.execute("INSERT INTO collection_activities (source, company_id, activity_id, customer_id, kind, activity_on, "
+                "author, body, origin) VALUES ('demo', 'd', 'note-1', 'C1', 'note', DATE '2026-10-26', 'os:maria', "
+                "'Called AP', 'user')")
+    con.close()
+    con = connect_for_write(path)
+    assert schema_version(con) == SCHEMA_VERSION
+    assert con.execute("SELECT body FROM collection_activities").fetchall() == [("Called AP",)]
+    assert con.execute("SELECT count(*) FROM pack_deliveries").fetchone() == (0,)
     con.close()
 
 

@@ -1,9 +1,11 @@
--- One account's collections history ($customer_id, with its sub-customers), newest first, up to
--- the date: notes, calls, emails and reminders sent, promises made, disputes opened and resolved.
+-- One account's collections history ($customer_id, with its sub-customers), or every account's
+-- ($customer_id NULL, each row under its `account_id`), newest first, up to the date: notes, calls,
+-- emails and reminders sent, promises made, disputes opened and resolved.
 -- `record_id` is the note's, promise's or dispute's own id; `status` a promise's at the date
 -- (kept, broken, open: promise_status) and a dispute's (open, resolved).
 WITH roots AS {{ ref('customer_roots') }},
-account AS (SELECT source, company_id, customer_id FROM roots WHERE root_id = $customer_id),
+account AS (SELECT source, company_id, customer_id, root_id AS account_id FROM roots
+            WHERE $customer_id IS NULL OR root_id = $customer_id),
 as_of AS (SELECT max(as_of) AS as_of FROM {{ ref('as_of_dates') }}),
 events AS (
     SELECT source, company_id, customer_id, invoice_id, activity_on AS happened_on, kind, author,
@@ -27,7 +29,7 @@ events AS (
     WHERE resolved_on IS NOT NULL
 )
 SELECT e.happened_on, e.kind, e.status, e.author, e.text, i.doc_number AS invoice, e.invoice_id, e.record_id,
-       e.origin, e.source, e.company_id, e.customer_id
+       e.origin, e.source, e.company_id, e.customer_id, account.account_id
 FROM events e
 JOIN account USING (source, company_id, customer_id)
 LEFT JOIN invoices i USING (source, company_id, invoice_id)
