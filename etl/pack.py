@@ -155,6 +155,7 @@ def pack_data(con: duckdb.DuckDBPyConnection, month: Month) -> dict:
         "movements": metrics.mrr_movements(con, as_of),
         "mrr_forecast": metrics.mrr_forecast(con, as_of),
         "cash_forecast": metrics.cash_forecast(con, as_of),
+        "at_risk": metrics.invoices_at_risk(con, as_of),
         "accuracy": accuracy,
     }
 
@@ -447,7 +448,8 @@ def _mrr_page(data: dict) -> dict:
 
 
 def forecast_page(data: dict) -> dict:
-    """The 13-week cash forecast: its totals beside last month's, the chart and the weeks."""
+    """The 13-week cash forecast: its totals beside last month's, its 80 % band, what is at risk
+    (past-due money not expected within the 13 weeks), the chart and the weeks."""
     now, before, currency = data["now"], data["before"], data["currency"]
     totals, past = now["forecast"], before and before["forecast"]
     return {
@@ -459,7 +461,8 @@ def forecast_page(data: dict) -> dict:
                   _money_change(totals["from_open"], _was(past, "from_open"), currency)),
             _tile("From invoices not yet issued", money(totals["from_not_yet_issued"], currency),
                   _money_change(totals["from_not_yet_issued"], _was(past, "from_not_yet_issued"), currency)),
-            _tile("Band", f"{money(totals['low'], currency)} – {money(totals['high'], currency)}"),
+            _tile("80 % band", f"{money(totals['low'], currency)} – {money(totals['high'], currency)}"),
+            _tile("At risk", money(metrics.at_risk_total(data["at_risk"]), currency)),
         ],
         "charts": ["cash_forecast"],
         "tables": [_table(["Week", "From", "To", "Expected", "Low", "High"],

@@ -80,6 +80,7 @@ def expected(demo_db):
             "kpis": metrics.kpis(con, AS_OF, 90).iloc[0], "adoption": metrics.autopay_adoption(con, AS_OF).iloc[0],
             "mrr": metrics.recurring_revenue_summary(con, AS_OF).iloc[0],
             "forecast": metrics.forecast_totals(metrics.cash_forecast(con, AS_OF)),
+            "at_risk": metrics.at_risk_total(metrics.invoices_at_risk(con, AS_OF)),
             "worklist": metrics.collections_worklist(con, AS_OF),
         }
 
@@ -105,6 +106,7 @@ def test_every_headline_figure_is_the_metric_for_the_month(made, expected):
     # each beside its change since the end of September
     assert f"{money(now.total_ar - before.total_ar)} ({percent(float((now.total_ar - before.total_ar) / before.total_ar))})" in text
     assert "38–42 days" in text  # the DSO's CRF median beside it
+    assert "At risk" in text and money(expected["at_risk"]) in text  # the forecast's at-risk money, apart
     assert overdue_sentence(expected) in " ".join(text.split())
 
 
