@@ -63,8 +63,9 @@ import pandas as pd
 import models
 
 BACKTEST_CUTOFFS = 26
-# Invoices in view x cut-offs one set-based pass of the backtest may hold: every cut-off in one
-# pass up to about 230,000 invoices in view (the demo, 100k-invoice books), a few passes beyond,
+# Invoices in view x cut-offs one set-based pass of the backtest may hold: every cut-off (39, with
+# the 13 that calibrate the band) in one pass up to about 150,000 invoices in view (the demo,
+# 100k-invoice books), a few passes beyond,
 # so that memory stays bounded (docs/benchmarks.md).
 BACKTEST_PASS_SIZE = 6_000_000
 FORECAST_WEEKS = 13
