@@ -188,13 +188,14 @@ def forecast_report(con: duckdb.DuckDBPyConnection, as_of: date) -> dict:
 
 def backtest_report(con: duckdb.DuckDBPyConnection, as_of: date, progress=lambda done, total: None) -> dict:
     """The backtest's summary: MAE in money (two places), MAPE as a fraction, per method; for the
-    forecast also the coverage of its 80 % band (a fraction of the weeks). A figure without weeks
+    forecast also the coverage of its 80 % band (a fraction of the weeks; model_coverage_*: of the
+    model's own band, before it is widened from past errors). A figure without weeks
     to measure it on (MAPE when no week had cash) is null, never NaN."""
     known(con, as_of)
     _, summary = backtest(con, as_of, progress=progress)
     return {
         "cutoffs": summary["cutoffs"],
-        **{method: {key: _number(value, 4 if key.startswith(("mape", "coverage")) else 2) for key, value in figures.items()}
+        **{method: {key: _number(value, 4 if key.startswith(("mape", "coverage", "model_coverage")) else 2) for key, value in figures.items()}
            for method, figures in summary.items() if method != "cutoffs"},
     }
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from metrics import at_risk_total, forecast_totals
-from metrics.forecast import BAND_LEVEL
+from metrics.forecast import BAND_LEVEL, CALIBRATION_CUTOFFS, CALIBRATION_MIN_ERRORS
 from ui import charts, shell, tables, tiles
 from ui.format import money, percent
 
@@ -41,8 +41,14 @@ tiles.show([
                "their age never were (written off, disputed, still open). Bad-debt candidates, listed below."),
 ])
 st.plotly_chart(charts.cash_forecast(forecast, ctx.home_currency), width="stretch")
-st.caption(f"The band is the {BAND_LEVEL:.0%} interval of each week's cash under the forecast's own distribution "
-           "(each invoice collected in a week or not); the backtest below shows how often the cash fell inside it.")
+st.caption(f"The band is the {BAND_LEVEL:.0%} interval of each week's cash, widened by the forecast's own past "
+           "errors; the backtest below shows how often the cash fell inside it.",
+           help=f"The model's own band is the {BAND_LEVEL:.0%} interval of each week's cash if each invoice is "
+           "collected in a week or not. It misses the error of the learnt habits themselves, so it is widened from "
+           f"the forecasts made at the {CALIBRATION_CUTOFFS} weekly cut-offs before today: in their weeks that have "
+           "ended, how far the cash fell outside their model band, as a share of the expected cash. Each end of the "
+           f"band moves out by the {BAND_LEVEL:.0%} quantile of those misses (weeks 1-4 and 5-13 apart; never "
+           f"narrowed). With fewer than {CALIBRATION_MIN_ERRORS} past weeks to learn from, the model's band is shown.")
 tables.show(forecast, key="forecast_weeks", currency=ctx.home_currency, totals=True)
 tables.downloads(forecast, f"cash-forecast-{ctx.as_of}", key="forecast",
                  heading=(f"Cash forecast, 13 weeks from {ctx.as_of:%d %B %Y}", ", ".join(ctx.company_names)))
@@ -88,7 +94,8 @@ st.dataframe(
 st.subheader("How accurate is it?")
 st.caption("The forecast replayed at each of the last 26 weekly cut-offs from the data known then, against the "
            "cash actually collected (payments applied to invoices). MAE in money per week, MAPE as a share of the "
-           f"week's cash; coverage: the share of weeks whose cash fell inside the {BAND_LEVEL:.0%} band.")
+           f"week's cash; coverage: the share of weeks whose cash fell inside the {BAND_LEVEL:.0%} band (model_coverage: "
+           "inside the model's own band, before it is widened; each cut-off's band only from what was known then).")
 weekly, accuracy = shell.metric("backtest")
 week = st.slider("Weeks ahead", min_value=1, max_value=13, value=1, key="forecast_backtest_week")
 st.plotly_chart(charts.backtest(weekly, week, ctx.home_currency), width="stretch")
