@@ -159,12 +159,12 @@ def ar_trend(
 
 def ar_summaries(con: duckdb.DuckDBPyConnection, dates: list[date]) -> pd.DataFrame:
     """The headline figures at each of `dates`, oldest first, in one query: as_of, total_ar,
-    current_ar, overdue_ar (past due: total - current), pct_current, open_invoices."""
+    current_ar, overdue_ar (past due: total - current), pct_current, ar_91_plus, open_invoices."""
     frame = models.frame(con, "ar_totals", {"dates": sorted(dates)})
     frame["overdue_ar"] = [total - current for total, current in zip(frame["total_ar"], frame["current_ar"])]
     frame["pct_current"] = [float(current / total) if total else None
                             for total, current in zip(frame["total_ar"], frame["current_ar"])]
-    return frame[["as_of", "total_ar", "current_ar", "overdue_ar", "pct_current", "open_invoices"]]
+    return frame[["as_of", "total_ar", "current_ar", "overdue_ar", "pct_current", "ar_91_plus", "open_invoices"]]
 
 
 def ar_summary(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:

@@ -22,7 +22,7 @@ import pandas as pd
 
 import models
 from core.errors import InputError
-from metrics.aging import ZERO, month_ends
+from metrics.aging import ZERO, ar_summaries, month_ends
 
 COUNTBACK_MONTHS = 24
 # The spec's reference medians (CRF national summaries, 2020–21) as (low, high), in each KPI's own
@@ -98,7 +98,7 @@ def _kpi_frame(con: duckdb.DuckDBPyConnection, dates: list[date], window_days: i
     set-based queries whatever the number of dates."""
     months = window_months(window_days)
     starts = {day: months_before(day, months) for day in dates}
-    ar = models.frame(con, "ar_totals", {"dates": sorted(set(dates) | set(starts.values()))}).set_index("as_of")
+    ar = ar_summaries(con, sorted(set(dates) | set(starts.values()))).set_index("as_of")
     window = models.frame(con, "kpi_window", {"dates": dates, "starts": [starts[day] for day in dates]}).set_index("as_of")
     # the 24 months back from each date, the latest one ending there: (day - k months, day - (k - 1) months]
     countback = {day: [(months_before(day, k), months_before(day, k - 1)) for k in range(1, COUNTBACK_MONTHS + 1)]
@@ -126,8 +126,8 @@ def _kpis_at(as_of: date, window_days: int, months: int, starts_after: date, ar,
         "credit_sales": sales,
         "begin_ar": begin_ar,
         "total_ar": end_ar,
-        "overdue_ar": end_ar - current_ar,
-        "pct_current": _ratio(current_ar, end_ar),
+        "overdue_ar": ar.overdue_ar,
+        "pct_current": ar.pct_current,
         "pct_91_plus": _ratio(ar.ar_91_plus, end_ar),
         "dso": dso,
         "dso_countback": dso_countback(end_ar, countback_months),
