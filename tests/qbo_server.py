@@ -85,6 +85,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from time import monotonic, sleep
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlencode, urlsplit
 from zoneinfo import ZoneInfo
@@ -1895,6 +1896,14 @@ class _ScriptedServer:
                     return fault
         return None
 
+    def _hold(self, released: threading.Event | None, seconds: float) -> None:
+        """A stalled answer: held until the test sets `released` (else for `seconds`), or the server
+        stops. Polled with time.sleep: a timed wait on a condition never times out under libfaketime,
+        which the suite's clock check runs it with."""
+        deadline = monotonic() + seconds
+        while not self._stopping.is_set() and (not released.is_set() if released else monotonic() < deadline):
+            sleep(0.02)
+
     def _serve(self, request: _Request) -> _Response:
         kind, action = self._route(request)
         with self._lock:
@@ -1902,12 +1911,7 @@ class _ScriptedServer:
             self._log(kind, request)
         fault = self._take_fault(kind)
         if fault and fault.kind == "stall":
-            released = fault.options.get("until")
-            if released is not None:  # held until the test says so (or the server stops)
-                while not (released.wait(0.05) or self._stopping.is_set()):
-                    pass
-            else:
-                self._stopping.wait(fault.options.get("seconds", 5))
+            self._hold(fault.options.get("until"), fault.options.get("seconds", 5))
             fault = None
         if fault and fault.kind not in ("truncated", "reset"):
             return self._scripted_response(fault)

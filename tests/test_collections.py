@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -18,18 +19,24 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core.access import ADMIN, COLLECTOR, VIEWER, Actor
+from core.access import COLLECTOR, VIEWER, Actor
 from core.db import read_only
 from core.errors import AccessError, InputError
 from core.schema import ACTIVITY_TABLES
 from etl import activity
 from etl.batch import Company
 from etl.cli import main
-from metrics import aging_by_customer, collection_status, collection_timeline, collections_worklist, promise_status
+from metrics import (
+    aging_by_customer,
+    collection_status,
+    collection_timeline,
+    collections_worklist,
+    promise_status,
+)
 from tests.books import write_book
 from tests.conftest import DEMO_AS_OF, build_demo, client_names, shown
-from tests.test_access import AUTH, write_secrets
 from tests.oidc_provider import secrets_toml
+from tests.test_access import AUTH, write_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -179,7 +186,7 @@ def test_a_note_written_while_a_sync_holds_the_write_lock_waits_and_survives(boo
         note = threading.Thread(target=lambda: written.append(
             activity.record_activity(book, SAM, "C1", "call", "Spoke to AP: paying Friday")))
         note.start()
-        note.join(timeout=1.0)
+        time.sleep(1.0)  # the sync holds its transaction a second (a sleep, not join(timeout): see qbo_server._hold)
         assert note.is_alive() and not written  # waiting for the sync's transaction, not failed
         sync.stdin.write("go\n")
         sync.stdin.flush()
