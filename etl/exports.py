@@ -34,6 +34,11 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return safe
 
 
+def money_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns holding amounts: those with Decimal values (money stays Decimal until shown)."""
+    return [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, Decimal)).any()]
+
+
 def csv_text(frame: pd.DataFrame) -> str:
     """CSV with exact amounts (Decimal as written) and inert text cells."""
     return spreadsheet_safe(frame).to_csv(index=False)
@@ -66,8 +71,7 @@ def excel_bytes(frame: pd.DataFrame, sheet: str, heading: tuple[str, ...] = (),
     header_row = page.max_row
     for row in frame.itertuples(index=False):
         page.append([held(value) for value in row])
-    sums = {c: sum((v for v in frame[c] if isinstance(v, Decimal)), Decimal(0))
-            for c in frame.columns if frame[c].map(lambda v: isinstance(v, Decimal)).any()}
+    sums = {c: sum((v for v in frame[c] if isinstance(v, Decimal)), Decimal(0)) for c in money_columns(frame)}
     if sums and len(frame):
         named = next((c for c in frame.columns if c not in sums), None)  # where the word "Total" goes
         page.append(["Total" if c == named else sums.get(c) for c in frame.columns])

@@ -20,6 +20,11 @@ from metrics.behaviour import client_payment_habits
 KEYS = ["source", "company_id", "customer_id"]
 
 
+def _zero_where_missing(amounts: pd.Series) -> pd.Series:
+    """An account with no row in a joined metric has none of that money: 0.00, not missing."""
+    return amounts.map(lambda amount: ZERO if amount is None or pd.isna(amount) else amount)
+
+
 def client_directory(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> pd.DataFrame:
     """Every account (top-level customer) by name: customer_id, customer, email (as_of unused)."""
     return models.frame(con, "account_directory")
@@ -41,7 +46,7 @@ def account_summary(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame
     for part in (owed, overdue, oldest, counts, habits, autopay, mrr):
         summary = summary.merge(part, on=KEYS, how="left")
     for money in ("total_ar", "overdue_ar", "unapplied_credit", "mrr"):
-        summary[money] = summary[money].map(lambda amount: ZERO if amount is None or pd.isna(amount) else amount)
+        summary[money] = _zero_where_missing(summary[money])
     summary["on_autopay"] = summary["on_autopay"].fillna(False).astype(bool)
     summary.loc[~summary["on_autopay"], "autopay_method"] = None
     summary["open_invoices"] = summary["open_invoices"].fillna(0).astype(int)
@@ -62,7 +67,7 @@ def account_months(con: duckdb.DuckDBPyConnection, as_of: date, months: int = 12
     history["month_end"] = history["month_start"].map(dict(zip(
         (day.replace(day=1) for day in ends), ends)))
     for money in ("billed", "mrr"):
-        history[money] = history[money].map(lambda amount: ZERO if amount is None or pd.isna(amount) else amount)
+        history[money] = _zero_where_missing(history[money])
     history["invoices_paid"] = history["invoices_paid"].fillna(0).astype(int)
     history = history.drop(columns="month_start").sort_values([*KEYS, "month_end"], ignore_index=True)
     return history.astype(object).where(history.notna(), None)

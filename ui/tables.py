@@ -21,10 +21,6 @@ CLIENT_PAGE = "client"  # pages/client.py, as a URL path
 _CURRENCY_FORMATS = {"USD": "dollar", "EUR": "euro", "JPY": "yen"}  # Streamlit's presets; others: localized
 
 
-def money_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, Decimal)).any()]
-
-
 def client_link(customer_id: str, name: str) -> str:
     """The client page's address for one client (bookmarkable); the link column shows the name."""
     return f"{CLIENT_PAGE}?{urlencode({'name': name, 'client': customer_id})}"
@@ -58,7 +54,7 @@ def _config(name: str, kind: str, currency: str):
 
 
 def _for_screen(frame: pd.DataFrame, currency: str) -> tuple[pd.DataFrame, dict]:
-    money_names = set(money_columns(frame))
+    money_names = set(exports.money_columns(frame))
     shown, config = pd.DataFrame(index=frame.index), {}
     for name in frame.columns:
         if name in columns.HIDDEN:
@@ -99,7 +95,7 @@ def show(frame: pd.DataFrame, key: str, currency: str = "USD", totals: bool = Fa
     st.dataframe(shown, hide_index=True, column_config=config, key=key, width="stretch", **chooser)
     if totals and not frame.empty:
         sums = [f"{columns.column(c).label} **{money(sum(frame[c].dropna(), Decimal(0)), currency)}**"
-                for c in money_columns(frame) if c not in columns.HIDDEN]
+                for c in exports.money_columns(frame) if c not in columns.HIDDEN]
         st.caption(f"Total of {len(frame):,} rows · " + " · ".join(sums))
 
 
