@@ -41,7 +41,7 @@ from core.settings import Settings, settings as current_settings
 from core.units import days, percent, ratio, signed_days, signed_money, signed_points
 from etl import activity, charts, mail
 from metrics.autopay import WHAT_IF_CANDIDATES
-from metrics.forecast import backtest_summary, backtest_weeks
+from metrics.forecast import BACKTEST_METHOD_NAMES, backtest_summary, backtest_weeks
 from metrics.kpi_review import previous_month_end
 from metrics.kpis import CRF_MEDIANS
 from metrics.status import books_span
@@ -494,7 +494,7 @@ def _accuracy_page(data: dict) -> dict:
                      f"{money(row.low, currency)} – {money(row.high, currency)}", money(row.actual, currency),
                      money(row.due_date_baseline, currency)] for row in weekly.itertuples()]),
             _table(["Method", "Mean error per week", "Mean % error"],
-                   [[{"ledgerlight": "ledgerlight", "due_date": "paid on due date", "average_dso": "average DSO"}[method],
+                   [[BACKTEST_METHOD_NAMES[method],
                      money(Decimal(str(round(figures["mae_1_4"], 2))), currency), _share(figures["mape_1_4"])]
                     for method, figures in summary.items() if method != "cutoffs"],
                    "The same weeks forecast by the baselines the backtest compares against (docs/forecast.md)."),

@@ -189,6 +189,7 @@ def invoices_at_risk(
 
 
 BACKTEST_METHODS = {"ledgerlight": "expected", "due_date": "due_date_baseline", "average_dso": "average_dso_baseline"}
+BACKTEST_METHOD_NAMES = {"ledgerlight": "ledgerlight", "due_date": "paid on due date", "average_dso": "average DSO"}
 
 
 def backtest_cutoffs(as_of: date, cutoffs: int = BACKTEST_CUTOFFS, weeks: int = FORECAST_WEEKS) -> list[date]:
@@ -251,6 +252,12 @@ def backtest_summary(weekly: pd.DataFrame) -> dict:
                 figures[f"model_coverage_{horizon}"] = float(inside_model[weekly["week"].between(first, last)].mean())
         summary[method] = figures
     return summary
+
+
+def backtest_table(summary: dict) -> pd.DataFrame:
+    """`backtest_summary` as a row per method, named for people; a baseline's band figures are blank."""
+    return pd.DataFrame([{"method": BACKTEST_METHOD_NAMES[method], **figures}
+                         for method, figures in summary.items() if method != "cutoffs"])
 
 
 def backtest(con: duckdb.DuckDBPyConnection, as_of: date, cutoffs: int = BACKTEST_CUTOFFS,

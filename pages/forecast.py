@@ -3,7 +3,7 @@
 import streamlit as st
 
 from metrics import at_risk_total, forecast_totals
-from metrics.forecast import BAND_LEVEL, CALIBRATION_CUTOFFS, CALIBRATION_MIN_ERRORS
+from metrics.forecast import BAND_LEVEL, CALIBRATION_CUTOFFS, CALIBRATION_MIN_ERRORS, backtest_table
 from ui import charts, shell, tables, tiles
 from ui.format import money, percent
 
@@ -85,7 +85,7 @@ st.caption("The MRR forecast rule replayed at each of the last 12 month-ends who
            "invoices known then, against the invoice-based MRR that followed; beside it, MRR kept flat and a "
            "least-squares line through the 6 months before. Mean absolute percentage error, months ahead:")
 st.dataframe(
-    [{"method": {"rule": "forecast rule", "flat": "flat (MRR unchanged)", "trend": "linear trend"}[method],
+    [{"Method": {"rule": "forecast rule", "flat": "flat (MRR unchanged)", "trend": "linear trend"}[method],
       **{f"{row.horizon} mo": percent(row.mape) if row.mape == row.mape else "–" for row in group.itertuples()}}
      for method, group in mrr_accuracy.groupby("method", sort=False)],
     hide_index=True,
@@ -93,14 +93,10 @@ st.dataframe(
 
 st.subheader("How accurate is it?")
 st.caption("The forecast replayed at each of the last 26 weekly cut-offs from the data known then, against the "
-           "cash actually collected (payments applied to invoices). MAE in money per week, MAPE as a share of the "
-           f"week's cash; coverage: the share of weeks whose cash fell inside the {BAND_LEVEL:.0%} band (model_coverage: "
-           "inside the model's own band, before it is widened; each cut-off's band only from what was known then).")
+           "cash actually collected (payments applied to invoices): the error per week in money and as a share of "
+           f"the week's cash, and the share of weeks whose cash fell inside the {BAND_LEVEL:.0%} band (and inside "
+           "the model's own band, before it is widened; each cut-off's band only from what was known then).")
 weekly, accuracy = shell.metric("backtest")
 week = st.slider("Weeks ahead", min_value=1, max_value=13, value=1, key="forecast_backtest_week")
 st.plotly_chart(charts.backtest(weekly, week, ctx.home_currency), width="stretch")
-st.dataframe(
-    [{"method": method, **{key: round(value, 3) for key, value in figures.items()}}
-     for method, figures in accuracy.items() if method != "cutoffs"],
-    hide_index=True,
-)
+tables.show(backtest_table(accuracy), key="forecast_backtest", currency=ctx.home_currency)

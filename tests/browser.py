@@ -81,9 +81,11 @@ def chromium():
 
 
 def wait_until_the_script_has_run(page) -> None:
-    """Streamlit shows a running indicator in its header until the page script finishes."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')?.innerText.includes('Stop')", timeout=60_000)
+    """Streamlit marks its root with the script's state: 'initial' before the first run, 'running',
+    then 'notRunning' when the whole page is drawn (the header's running indicator appears only
+    once a run has begun, so waiting for it to go could return before the page is there)."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached",
+                           timeout=60_000)
 
 
 def screenshot(page, name: str) -> None:
@@ -116,5 +118,10 @@ _LAYOUT_PROBLEMS = """() => {
 
 def layout_problems(page) -> list[str]:
     """What a reader trips over on the page as drawn: a tile cut short ("$374,…"), a bar too thin to
-    see (a month drawn one day wide), a table header that is a column name, not a label."""
+    see (a month drawn one day wide), a table header that is a column name, not a label. Each table
+    is scrolled into view first: Streamlit draws a table's headers only once it has been on screen."""
+    tables = page.locator('[data-testid="stDataFrame"]')
+    for index in range(tables.count()):
+        tables.nth(index).scroll_into_view_if_needed()
+        tables.nth(index).locator('table[role="grid"] th').first.wait_for(state="attached", timeout=10_000)
     return page.evaluate(_LAYOUT_PROBLEMS)

@@ -16,6 +16,7 @@ from etl.sources.ibm_sample import read_books
 from metrics.forecast import (
     autopay_what_if_clients,
     backtest,
+    backtest_table,
     backtest_weeks,
     cash_forecast,
     invoices_at_risk,
@@ -469,3 +470,13 @@ def test_backtest_figures_without_weeks_to_measure_are_null(book):
     assert summary["ledgerlight"]["mape_1_4"] is None and summary["due_date"]["mape_5_13"] is None
     assert summary["ledgerlight"]["mae_1_4"] is not None and summary["ledgerlight"]["coverage_1_4"] is not None
     json.dumps(summary, allow_nan=False)
+
+
+def test_the_backtest_table_has_a_row_per_method_named_for_people():
+    summary = {"cutoffs": 26,
+               "ledgerlight": {"mae_1_4": 10.0, "mape_1_4": 0.1, "coverage_1_4": 0.8},
+               "due_date": {"mae_1_4": 30.0, "mape_1_4": 0.3}}
+    table = backtest_table(summary)
+    assert list(table["method"]) == ["ledgerlight", "paid on due date"]
+    assert list(table["mae_1_4"]) == [10.0, 30.0]
+    assert table["coverage_1_4"].iloc[0] == 0.8 and pd.isna(table["coverage_1_4"].iloc[1])

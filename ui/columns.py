@@ -137,6 +137,16 @@ COLUMNS: dict[str, Column] = {
     "collected": Column("Collected", MONEY),
     "invoices_paid": Column("Invoices paid", COUNT),
     "on_time_share": Column("On time", FRACTION),
+    "mae_1_4": Column("Error per week, weeks 1–4", MONEY, "Mean absolute error: the average of |forecast − cash| per week."),
+    "mae_5_13": Column("Error per week, weeks 5–13", MONEY, "Mean absolute error: the average of |forecast − cash| per week."),
+    "mape_1_4": Column("% error, weeks 1–4", FRACTION, "Mean of |forecast − cash| ÷ cash, weeks with cash only."),
+    "mape_5_13": Column("% error, weeks 5–13", FRACTION, "Mean of |forecast − cash| ÷ cash, weeks with cash only."),
+    "coverage_1_4": Column("In the band, weeks 1–4", FRACTION, "Share of weeks whose cash fell inside the 80 % band."),
+    "coverage_5_13": Column("In the band, weeks 5–13", FRACTION, "Share of weeks whose cash fell inside the 80 % band."),
+    "model_coverage_1_4": Column("In the model's band, weeks 1–4", FRACTION,
+                                 "The same for the model's own band, before it is widened by past errors."),
+    "model_coverage_5_13": Column("In the model's band, weeks 5–13", FRACTION,
+                                  "The same for the model's own band, before it is widened by past errors."),
 }
 
 
