@@ -74,8 +74,8 @@ def mrr_forecast(con: duckdb.DuckDBPyConnection, as_of: date, months: int = 12, 
 def mrr_outlook(con: duckdb.DuckDBPyConnection, as_of: date, months: int = 12) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """What the Forecast page shows of the MRR forecast, from one backtest: (forecast, rows,
     summary) = `mrr_forecast(method="auto")` and `mrr_forecast_backtest`'s rows and summary."""
-    rows, accuracy = mrr_forecast_backtest(con, as_of)
-    return _forecast_by(con, as_of, months, best_mrr_method(accuracy)), rows, accuracy
+    rows, accuracy, today = _backtest(con, as_of, MRR_BACKTEST_CUTOFFS, MRR_BACKTEST_HORIZONS)
+    return _forecast_from(today, as_of, months, best_mrr_method(accuracy)), rows, accuracy
 
 
 def best_mrr_method(accuracy: pd.DataFrame) -> str:
@@ -85,7 +85,11 @@ def best_mrr_method(accuracy: pd.DataFrame) -> str:
 
 
 def _forecast_by(con: duckdb.DuckDBPyConnection, as_of: date, months: int, method: str) -> pd.DataFrame:
-    movements = mrr_movements(con, as_of, max(FORECAST_RATE_MONTHS, TREND_MONTHS))
+    return _forecast_from(mrr_movements(con, as_of, max(FORECAST_RATE_MONTHS, TREND_MONTHS)), as_of, months, method)
+
+
+def _forecast_from(movements: pd.DataFrame, as_of: date, months: int, method: str) -> pd.DataFrame:
+    """The forecast by `method` from the movements of the months up to `as_of` as known then."""
     if method == "rule":
         forecast = _rule_forecast(movements, as_of, months)
     else:
@@ -157,8 +161,16 @@ def mrr_forecast_backtest(
     Returns (rows, summary). rows: cutoff, horizon, month_end, actual, rule, flat, trend (money,
     Decimal to the cent). summary: method, horizon, cutoffs, mae (float money, rounded to the
     cent), mape (float fraction of the actual MRR; month-ends without MRR left out)."""
+    rows, summary, _ = _backtest(con, as_of, cutoffs, horizons)
+    return rows, summary
+
+
+def _backtest(con: duckdb.DuckDBPyConnection, as_of: date, cutoffs: int,
+              horizons: tuple[int, ...]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """`mrr_forecast_backtest`'s rows and summary, and the movements up to `as_of` a forecast
+    starts from, all from one query."""
     plan = [(t, h) for h in horizons for t in mrr_backtest_cutoffs(as_of, cutoffs, h)]
-    dates = sorted({t for t, _ in plan} | {_months_after(t, h) for t, h in plan})
+    dates = sorted({t for t, _ in plan} | {_months_after(t, h) for t, h in plan} | {as_of})
     known = _movements_as_known(con, dates, max(FORECAST_RATE_MONTHS, TREND_MONTHS))
     rows = []
     for t, h in plan:
@@ -167,7 +179,7 @@ def mrr_forecast_backtest(
         rows.append({"cutoff": t, "horizon": h, "month_end": target, "actual": known[target]["mrr_end"].iloc[-1],
                      "rule": rule, "flat": movements["mrr_end"].iloc[-1], "trend": _trend_forecast(movements, h)})
     frame = pd.DataFrame(rows, columns=["cutoff", "horizon", "month_end", "actual", *MRR_BACKTEST_METHODS])
-    return frame, mrr_backtest_summary(frame)
+    return frame, mrr_backtest_summary(frame), known[as_of]
 
 
 def _movements_as_known(con: duckdb.DuckDBPyConnection, days: list[date], months: int) -> dict[date, pd.DataFrame]:
