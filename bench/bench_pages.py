@@ -6,7 +6,9 @@ Prints, per page: the models it runs (and any run twice for the same dates), fir
 in a new session with the caches cold and warm, and the time a control change takes; the first
 start of a fresh clone (demo built) to a rendered Overview; and, with --load-seconds, the page
 times while 20 HTTP sessions and 4 browser tabs read and a writer loops, with the writer's
-lock-outs and the server's memory. Books of --size invoices are generated as bench_metrics does
+lock-outs and the server's memory; then the Forecast and Client pages' first visit on a fresh
+server after --reading-seconds on the Overview, with and without the background warm-up
+(ui/warmup.py; the table above is without it, each page's own cost). Books of --size invoices are generated as bench_metrics does
 (0: the default demo).
 """
 
@@ -109,6 +111,18 @@ def _control_change(browser, url: str) -> float:
     return elapsed
 
 
+def first_visits(browser, db: Path, reading_seconds: float) -> None:
+    """The slowest pages' first visit on a freshly started server, after the Overview has been open
+    `reading_seconds`: without the background warm-up, and with it (ui/warmup.py)."""
+    print(f"\nFirst visit after {reading_seconds:.0f} s on the Overview (fresh server):")
+    for warm_up in ("off", "on"):
+        with serving(db, LEDGERLIGHT_WARM_UP=warm_up) as url:
+            overview = _open(browser, url)
+            time.sleep(reading_seconds)
+            forecast, client = _open(browser, url + PAGES["Forecast"]), _open(browser, url + PAGES["Client"])
+        print(f"  warm-up {warm_up:<4} Overview {overview:6.2f} s · then Forecast {forecast:6.2f} s · then Client {client:6.2f} s")
+
+
 def first_start(browser) -> float:
     """A fresh clone's first start: no database yet, the demo built, to a rendered Overview."""
     with tempfile.TemporaryDirectory() as folder:
@@ -187,6 +201,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=0, help="invoices in generated books (0: the demo)")
     parser.add_argument("--load-seconds", type=float, default=60)
     parser.add_argument("--skip-load", action="store_true")
+    parser.add_argument("--reading-seconds", type=float, default=30,
+                        help="how long the reader stays on the Overview before opening the slow pages")
     args = parser.parse_args()
     os.environ.setdefault("LEDGERLIGHT_TODAY", AS_OF.isoformat())
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
@@ -196,7 +212,7 @@ def main() -> None:
         print(f"\nBooks: {'the demo' if args.size == 0 else f'{args.size:,} invoices'} as of {AS_OF}")
         calls = model_calls(db)
         print(f"{'page':<18}{'models':>7}{'model s':>9}{'cold s':>8}{'warm s':>8}  repeated for one date set")
-        with serving(db) as url:
+        with serving(db, LEDGERLIGHT_WARM_UP="off") as url:  # each page's own cost
             for page, path in PAGES.items():
                 cold = _open(browser, url + path)
                 warm = _open(browser, url + path)
@@ -205,6 +221,7 @@ def main() -> None:
             print(f"Control change (Aging, Past due only): {_control_change(browser, url):.2f} s")
             if not args.skip_load:
                 load(url, db, args.load_seconds)
+        first_visits(browser, db, args.reading_seconds)
         browser.close()
 
 

@@ -192,6 +192,14 @@ class Settings:
             raise SettingsError(f"LEDGERLIGHT_SESSION_HOURS={text!r} is not a number of hours: use e.g. 12, or 0")
         return hours
 
+    def warm_up(self) -> bool:
+        """LEDGERLIGHT_WARM_UP: whether the dashboard computes its slowest figures in the background
+        once a page is drawn (default on; "off" for tests that count what a page computes)."""
+        text = (self.get("LEDGERLIGHT_WARM_UP") or "on").lower()
+        if text not in ("on", "off"):
+            raise SettingsError(f"LEDGERLIGHT_WARM_UP={text!r} is neither on nor off")
+        return text == "on"
+
     def os_user(self) -> str:
         """The machine's user running ledgerlight: the actor of the command line and cron."""
         for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):  # getpass.getuser()'s order

@@ -19,9 +19,11 @@ def product_clock(tmp_path_factory):
     whatever the machine's clock says. A test that needs another day sets LEDGERLIGHT_TODAY itself.
     Nor does any test read the developer's own .streamlit/secrets.toml (a sign-in set up there
     would lock the tests out): the secrets files are one that does not exist, unless a test
-    writes its own (STREAMLIT_SECRETS_FILES, which Streamlit and core/settings.py both read)."""
+    writes its own (STREAMLIT_SECRETS_FILES, which Streamlit and core/settings.py both read).
+    The dashboard's background warm-up is off unless a test turns it on."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LEDGERLIGHT_TODAY", DEMO_AS_OF.isoformat())
+        patch.setenv("LEDGERLIGHT_WARM_UP", "off")  # no test's page shares the cores with a warm-up
         patch.setenv("STREAMLIT_SECRETS_FILES", str(tmp_path_factory.mktemp("secrets") / "none.toml"))
         yield DEMO_AS_OF
 

@@ -32,6 +32,7 @@ from etl import pack as monthly_pack
 from etl import pipeline, sources, tabular
 from etl.batch import Source
 from etl.sources.demo import DemoSettings
+from ui import warmup
 from ui.format import plain
 
 FILE_LIMITS = tabular.LIMITS  # what an upload may hold, for the pages to say
@@ -310,7 +311,21 @@ def prepare(page_title: str) -> Context:
         _client_search()
     if context.is_snapshot:
         st.warning(metric("snapshot_limit", history=False) or metric("snapshot_limit"), icon=":material/photo_camera:")
+    if as_of == default_as_of:
+        _warm_up(context)
     return context
+
+
+def _warm_up(ctx: Context) -> None:
+    """The slowest pages' figures for this date, computed in the background (ui/warmup.py)."""
+    try:
+        if not settings().warm_up():
+            return
+        db, version = str(ctx.db), data_version(ctx.db)
+    except LedgerlightError as exc:
+        _stop_with(exc)
+    warmup.start((db, version, ctx.as_of, ctx.company),
+                 lambda name, options: _metric(name, db, version, ctx.as_of, options, ctx.company))
 
 
 def allowed(role: str) -> bool:

@@ -1,0 +1,86 @@
+"""The dashboard's background warm-up (ui/warmup.py): it waits for pages, skips what fails, warms
+exactly what the Forecast and client pages ask for, and a page it has warmed computes nothing."""
+
+import threading
+
+import pytest
+import streamlit as st
+
+import metrics
+from core.errors import SettingsError
+from core.settings import Settings
+from tests.conftest import DEMO_AS_OF
+from tests.test_dashboard import app_on
+from ui import shell, warmup
+
+
+def test_the_warm_up_waits_while_a_page_runs_and_skips_a_figure_that_fails():
+    answers = [True, True, False, False, False]  # a page is running for two looks, then none
+    computed = []
+
+    def busy():
+        return answers.pop(0)
+
+    def compute(name, options):
+        computed.append((name, len(answers)))
+        if name == "broken":
+            raise ValueError("no such figure")
+
+    done = warmup.warm(compute, [("first", ()), ("broken", ()), ("last", ())], busy=busy)
+    assert done == ["first", "last"]
+    # the first figure only once the page had finished (3 looks taken), then one look per figure
+    assert computed == [("first", 2), ("broken", 1), ("last", 0)]
+
+
+def recorded(monkeypatch) -> list[tuple[str, tuple]]:
+    """The (name, options) of every figure the pages ask shell for, at the date the data runs to."""
+    calls = []
+    real = shell._metric
+
+    def recording(name, db, version, as_of, options, company=None):
+        if as_of == DEMO_AS_OF:
+            calls.append((name, options))
+        return real(name, db, version, as_of, options, company)
+
+    monkeypatch.setattr(shell, "_metric", recording)
+    return calls
+
+
+def test_the_warmed_figures_are_what_the_forecast_and_client_pages_ask_for(monkeypatch, demo_db):
+    calls = recorded(monkeypatch)
+    app_on(monkeypatch, demo_db, "pages/forecast.py")
+    forecast = set(calls)
+    app_on(monkeypatch, demo_db, "pages/client.py", client="C1112")
+    instant = {("snapshot_limit", (("history", True),))}  # what the book can tell: one small query
+    assert forecast - instant <= set(warmup.WARMED), "every figure of the Forecast page is warmed"
+    assert set(warmup.WARMED) <= set(calls), "the warm-up computes nothing a page does not ask for"
+
+
+def test_a_page_the_warm_up_has_reached_computes_nothing_itself(monkeypatch, demo_db):
+    runs = []
+    real = metrics.backtest
+
+    def counted(*args, **options):
+        runs.append(threading.current_thread().name)
+        return real(*args, **options)
+
+    monkeypatch.setattr(metrics, "backtest", counted)
+    monkeypatch.setenv("LEDGERLIGHT_WARM_UP", "on")
+    st.cache_resource.clear()
+    app = app_on(monkeypatch, demo_db)  # the Overview, which starts the warm-up once it is drawn
+    for thread in threading.enumerate():
+        if thread.name == "ledgerlight-warm-up":
+            thread.join()
+    assert runs == ["ledgerlight-warm-up"]
+    app.switch_page("pages/forecast.py").run()
+    assert not app.exception
+    assert app.title[0].value == "Cash forecast and recurring revenue"
+    assert runs == ["ledgerlight-warm-up"], "the page read the warmed backtest"
+    st.cache_resource.clear()
+
+
+def test_the_warm_up_setting_is_on_by_default_and_refuses_what_it_does_not_know():
+    assert Settings({}, secrets_file=None).warm_up() is True
+    assert Settings({"LEDGERLIGHT_WARM_UP": "OFF"}, secrets_file=None).warm_up() is False
+    with pytest.raises(SettingsError, match="LEDGERLIGHT_WARM_UP='later' is neither on nor off"):
+        Settings({"LEDGERLIGHT_WARM_UP": "later"}, secrets_file=None).warm_up()
