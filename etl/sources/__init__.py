@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from core.errors import InputError
 from etl.batch import Source
-from etl.sources import autopay_roster, demo, files, ibm_sample, quickbooks, xero
+from etl.sources import autopay_roster, demo, files, highradius_sample, ibm_sample, quickbooks, xero
 
 SOURCES: dict[str, Source] = {
     source.name: source
-    for source in (quickbooks.SOURCE, xero.SOURCE, autopay_roster.SOURCE, demo.SOURCE, ibm_sample.SOURCE, files.SOURCE)
+    for source in (quickbooks.SOURCE, xero.SOURCE, autopay_roster.SOURCE, demo.SOURCE, ibm_sample.SOURCE,
+                   highradius_sample.SOURCE, files.SOURCE)
 }
 
 
