@@ -46,11 +46,13 @@ def recorded(monkeypatch) -> list[tuple[str, tuple]]:
     return calls
 
 
-def test_the_warmed_figures_are_what_the_forecast_and_client_pages_ask_for(monkeypatch, demo_db):
+def test_the_warmed_figures_are_what_the_pages_ask_for(monkeypatch, demo_db):
     calls = recorded(monkeypatch)
     app_on(monkeypatch, demo_db, "pages/forecast.py")
     forecast = set(calls)
-    app_on(monkeypatch, demo_db, "pages/client.py", client="C1112")
+    for page, query in [("pages/client.py", {"client": "C1112"}), ("pages/autopay.py", {}),
+                        ("pages/clients.py", {}), ("pages/aging.py", {})]:
+        app_on(monkeypatch, demo_db, page, **query)
     instant = {("snapshot_limit", (("history", True),))}  # what the book can tell: one small query
     assert forecast - instant <= set(warmup.WARMED), "every figure of the Forecast page is warmed"
     assert set(warmup.WARMED) <= set(calls), "the warm-up computes nothing a page does not ask for"
@@ -76,6 +78,31 @@ def test_a_page_the_warm_up_has_reached_computes_nothing_itself(monkeypatch, dem
     assert not app.exception
     assert app.title[0].value == "Cash forecast and recurring revenue"
     assert runs == ["ledgerlight-warm-up"], "the page read the warmed backtest"
+    st.cache_resource.clear()
+
+
+def test_the_forecast_after_a_look_at_autopay_is_warmed_too(monkeypatch, demo_db):
+    # Once Autopay has been seen, the Forecast page's what-if starts from its best candidates.
+    runs = []
+    real = metrics.cash_forecast
+
+    def counted(con, as_of, **options):
+        runs.append((threading.current_thread().name, len(options.get("autopay_customer_ids") or ())))
+        return real(con, as_of, **options)
+
+    monkeypatch.setattr(metrics, "cash_forecast", counted)
+    monkeypatch.setenv("LEDGERLIGHT_WARM_UP", "on")
+    st.cache_resource.clear()
+    app = app_on(monkeypatch, demo_db)
+    for thread in threading.enumerate():
+        if thread.name == "ledgerlight-warm-up":
+            thread.join()
+    assert runs == [("ledgerlight-warm-up", 0), ("ledgerlight-warm-up", 10)]
+    app.switch_page("pages/autopay.py").run()
+    app.switch_page("pages/forecast.py").run()
+    assert not app.exception
+    assert len(app.multiselect(key="forecast_what_if").value) == 10
+    assert runs == [("ledgerlight-warm-up", 0), ("ledgerlight-warm-up", 10)], "the page read the warmed what-if"
     st.cache_resource.clear()
 
 

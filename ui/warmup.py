@@ -1,7 +1,7 @@
 """The dashboard's slowest figures, computed in the background before anyone asks for them.
 
-On a large book the Forecast page's backtests and a client's page (book-wide figures, cached once
-for every client) take seconds to compute the first time. Once a page has been drawn for the
+On a large book the Forecast page's backtests, a client's page (book-wide figures, cached once for
+every client), Autopay, Clients to chase and Aging take seconds to compute the first time. Once a page has been drawn for the
 date the data runs to, a thread computes them through the same cache the pages read, one at a
 time and only while no page is running, so the reader's own clicks go first; a page that asks for
 a figure being warmed waits for it instead of computing it twice (Streamlit's cache computes a
@@ -17,9 +17,14 @@ from collections.abc import Callable, Iterable
 
 import streamlit as st
 
-# What pages/forecast.py, then pages/client.py, ask for before the reader changes anything, with
-# the options they pass then (a metric's cache key is its name and options).
+from metrics.autopay import WHAT_IF_CANDIDATES
+
+# What the pages ask for before the reader changes anything, with the options they pass then (a
+# metric's cache key is its name and options), slowest page first. Figures that depend on the
+# data (the Autopay page's what-if of its top candidates, a client's own notes) are left to the page.
+_AGING_DEFAULTS = (("basis", "due"), ("period_days", 30), ("periods", 4))
 WARMED: tuple[tuple[str, tuple], ...] = (
+    # pages/forecast.py
     ("autopay_what_if_clients", ()),
     ("cash_forecast", (("autopay_customer_ids", ()),)),
     ("invoices_at_risk", (("autopay_customer_ids", ()),)),
@@ -27,6 +32,7 @@ WARMED: tuple[tuple[str, tuple], ...] = (
     ("mrr_movements", ()),
     ("mrr_outlook", ()),
     ("backtest", ()),
+    # pages/client.py
     ("client_directory", ()),
     ("account_summary", ()),
     ("account_months", ()),
@@ -35,6 +41,23 @@ WARMED: tuple[tuple[str, tuple], ...] = (
     ("account_payments", ()),
     ("autopay_enrollment_history", ()),
     ("collection_status", ()),
+    # pages/autopay.py
+    ("autopay_adoption", ()),
+    ("autopay_status_split", ()),
+    ("autopay_adoption_trend", ()),
+    ("autopay_conversion_candidates", ()),
+    ("autopay_uplift", ()),
+    ("autopay_failed_charges", ()),
+    # pages/clients.py
+    ("ar_summary", ()),
+    ("collections_worklist", (("action_due_by", None), ("include_parked", False), ("owner", None))),
+    ("worklist_owners", ()),
+    # pages/aging.py
+    ("aging_buckets", tuple(sorted((*_AGING_DEFAULTS, ("past_due_only", False))))),
+    ("aging_by_customer", tuple(sorted((*_AGING_DEFAULTS, ("min_amount", 0), ("past_due_only", False), ("roll_up", True))))),
+    ("ar_trend", _AGING_DEFAULTS),
+    ("open_invoices_as_of", tuple(sorted((*_AGING_DEFAULTS, ("bucket", None), ("customer_id", None),
+                                          ("past_due_only", False), ("roll_up", True))))),
 )
 _POLL_SECONDS = 0.2  # how often a waiting warm-up looks again (a sleep: timed waits break under faketime)
 _THREAD_NAME = "ledgerlight-warm-up"
@@ -76,6 +99,28 @@ def warm(compute: Compute, figures: Iterable[tuple[str, tuple]] = WARMED,
     return done
 
 
+def what_if_figures(compute: Compute) -> list[tuple[str, tuple]]:
+    """The Autopay page's what-if as it first shows (its best WHAT_IF_CANDIDATES candidates), and the
+    Forecast page's cash curve with it, which is what the Forecast page draws once Autopay has been
+    seen (its what-if starts from the Autopay page's, among the clients it offers)."""
+    candidates = list(compute("autopay_conversion_candidates", ())["customer_id"])[:WHAT_IF_CANDIDATES]
+    offered = set(compute("autopay_what_if_clients", ())["customer_id"])
+    carried = (("autopay_customer_ids", tuple(c for c in candidates if c in offered)),)
+    return [("autopay_what_if", (("customer_ids", tuple(candidates)),)),
+            ("cash_forecast", carried), ("invoices_at_risk", carried)] if candidates else []
+
+
+def warm_all(compute: Compute, busy: Callable[[], bool] = pages_running) -> list[str]:
+    """WARMED, then the what-if figures they lead to."""
+    done = warm(compute, WARMED, busy)
+    try:
+        then = what_if_figures(compute)
+    except Exception as exc:  # noqa: BLE001 - as in warm()
+        _log.info("warm-up skipped the what-if: %s", type(exc).__name__)
+        return done
+    return done + warm(compute, then, busy)
+
+
 def start(key: tuple, compute: Compute) -> None:
     """Warm the figures once per `key` (database, its version, date, company), in the background."""
     _started(key, compute)
@@ -83,6 +128,6 @@ def start(key: tuple, compute: Compute) -> None:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _started(key: tuple, _compute: Compute) -> threading.Thread:  # _compute: not part of the key
-    thread = threading.Thread(target=warm, args=(_compute,), name=_THREAD_NAME, daemon=True)
+    thread = threading.Thread(target=warm_all, args=(_compute,), name=_THREAD_NAME, daemon=True)
     thread.start()
     return thread
