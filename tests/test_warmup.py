@@ -52,7 +52,8 @@ def test_the_warmed_figures_are_what_the_pages_ask_for(monkeypatch, demo_db):
     forecast = set(calls)
     for page, query in [("pages/client.py", {"client": "C1112"}), ("pages/autopay.py", {}),
                         ("pages/clients.py", {}), ("pages/aging.py", {})]:
-        app_on(monkeypatch, demo_db, page, **query)
+        app = app_on(monkeypatch, demo_db, page, **query)
+    app.toggle(key="aging_past_due").set_value(True).run()
     instant = {("snapshot_limit", (("history", True),))}  # what the book can tell: one small query
     assert forecast - instant <= set(warmup.WARMED), "every figure of the Forecast page is warmed"
     assert set(warmup.WARMED) <= set(calls), "the warm-up computes nothing a page does not ask for"

@@ -52,12 +52,15 @@ WARMED: tuple[tuple[str, tuple], ...] = (
     ("ar_summary", ()),
     ("collections_worklist", (("action_due_by", None), ("include_parked", False), ("owner", None))),
     ("worklist_owners", ()),
-    # pages/aging.py
-    ("aging_buckets", tuple(sorted((*_AGING_DEFAULTS, ("past_due_only", False))))),
-    ("aging_by_customer", tuple(sorted((*_AGING_DEFAULTS, ("min_amount", 0), ("past_due_only", False), ("roll_up", True))))),
+    # pages/aging.py, and its "Past due only" switched on (a control change)
     ("ar_trend", _AGING_DEFAULTS),
-    ("open_invoices_as_of", tuple(sorted((*_AGING_DEFAULTS, ("bucket", None), ("customer_id", None),
-                                          ("past_due_only", False), ("roll_up", True))))),
+    *[figure for past_due_only in (False, True) for figure in (
+        ("aging_buckets", tuple(sorted((*_AGING_DEFAULTS, ("past_due_only", past_due_only))))),
+        ("aging_by_customer", tuple(sorted((*_AGING_DEFAULTS, ("min_amount", 0), ("past_due_only", past_due_only),
+                                            ("roll_up", True))))),
+        ("open_invoices_as_of", tuple(sorted((*_AGING_DEFAULTS, ("bucket", None), ("customer_id", None),
+                                              ("past_due_only", past_due_only), ("roll_up", True))))),
+    )],
 )
 _POLL_SECONDS = 0.2  # how often a waiting warm-up looks again (a sleep: timed waits break under faketime)
 _THREAD_NAME = "ledgerlight-warm-up"
