@@ -32,6 +32,14 @@ def test_the_warm_up_waits_while_a_page_runs_and_skips_a_figure_that_fails():
     assert computed == [("first", 2), ("broken", 1), ("last", 0)]
 
 
+def test_the_warm_up_of_data_a_sync_has_replaced_stops():
+    versions = iter([True, False])  # the file changes after the first figure
+    computed = []
+    done = warmup.warm(lambda name, options: computed.append(name), [("first", ()), ("second", ())],
+                       busy=lambda: False, current=lambda: next(versions))
+    assert done == computed == ["first"]
+
+
 def recorded(monkeypatch) -> list[tuple[str, tuple]]:
     """The (name, options) of every figure the pages ask shell for, at the date the data runs to."""
     calls = []

@@ -325,7 +325,8 @@ def _warm_up(ctx: Context) -> None:
     except LedgerlightError as exc:
         _stop_with(exc)
     warmup.start((db, version, ctx.as_of, ctx.company),
-                 lambda name, options: _metric(name, db, version, ctx.as_of, options, ctx.company))
+                 lambda name, options: _metric(name, db, version, ctx.as_of, options, ctx.company),
+                 lambda: data_version(db) == version)
 
 
 def allowed(role: str) -> bool:

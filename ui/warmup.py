@@ -1,11 +1,12 @@
 """The dashboard's slowest figures, computed in the background before anyone asks for them.
 
 On a large book the Forecast page's backtests, a client's page (book-wide figures, cached once for
-every client), Autopay, Clients to chase and Aging take seconds to compute the first time. Once a page has been drawn for the
-date the data runs to, a thread computes them through the same cache the pages read, one at a
-time and only while no page is running, so the reader's own clicks go first; a page that asks for
-a figure being warmed waits for it instead of computing it twice (Streamlit's cache computes a
-value once). New data (a sync) changes the cache key, and the next page drawn warms again.
+every client), Autopay, Clients to chase and Aging take seconds to compute the first time. Once a
+page has been drawn for the date the data runs to, a thread computes them through the same cache
+the pages read, one at a time and only while no page is running, so the reader's own clicks go
+first; a page that asks for a figure being warmed waits for it instead of computing it twice
+(Streamlit's cache computes a value once). New data (a sync) changes the cache key: the warm-up of
+the old data stops, and the next page drawn warms again.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import streamlit as st
 from metrics.autopay import WHAT_IF_CANDIDATES
 
 # What the pages ask for before the reader changes anything, with the options they pass then (a
-# metric's cache key is its name and options), slowest page first. Figures that depend on the
-# data (the Autopay page's what-if of its top candidates, a client's own notes) are left to the page.
+# metric's cache key is its name and options), slowest page first. The what-if the Autopay page
+# starts from depends on the data (what_if_figures); a client's own notes are left to its page.
 _AGING_DEFAULTS = (("basis", "due"), ("period_days", 30), ("periods", 4))
 WARMED: tuple[tuple[str, tuple], ...] = (
     # pages/forecast.py
@@ -85,14 +86,21 @@ def pages_running() -> bool:
     return any(thread.name.startswith("ScriptRunner.scriptThread") for thread in threading.enumerate())
 
 
+def _always() -> bool:
+    return True
+
+
 def warm(compute: Compute, figures: Iterable[tuple[str, tuple]] = WARMED,
-         busy: Callable[[], bool] = pages_running) -> list[str]:
-    """`compute(name, options)` for each figure in turn, each once no page is running; the names
-    computed. A figure that fails is skipped: its page shows the error when it asks."""
+         busy: Callable[[], bool] = pages_running, current: Callable[[], bool] = _always) -> list[str]:
+    """`compute(name, options)` for each figure in turn, each once no page is running, while the
+    data is `current`; the names computed. A figure that fails is skipped: its page shows the error
+    when it asks."""
     done = []
     for name, options in figures:
         while busy():
             time.sleep(_POLL_SECONDS)
+        if not current():
+            break
         try:
             compute(name, options)
         except Exception as exc:  # noqa: BLE001 - the page reports it, in plain words, when it asks
@@ -113,24 +121,27 @@ def what_if_figures(compute: Compute) -> list[tuple[str, tuple]]:
             ("cash_forecast", carried), ("invoices_at_risk", carried)] if candidates else []
 
 
-def warm_all(compute: Compute, busy: Callable[[], bool] = pages_running) -> list[str]:
+def warm_all(compute: Compute, busy: Callable[[], bool] = pages_running,
+             current: Callable[[], bool] = _always) -> list[str]:
     """WARMED, then the what-if figures they lead to."""
-    done = warm(compute, WARMED, busy)
+    done = warm(compute, WARMED, busy, current)
     try:
-        then = what_if_figures(compute)
+        then = what_if_figures(compute) if current() else []
     except Exception as exc:  # noqa: BLE001 - as in warm()
         _log.info("warm-up skipped the what-if: %s", type(exc).__name__)
         return done
-    return done + warm(compute, then, busy)
+    return done + warm(compute, then, busy, current)
 
 
-def start(key: tuple, compute: Compute) -> None:
-    """Warm the figures once per `key` (database, its version, date, company), in the background."""
-    _started(key, compute)
+def start(key: tuple, compute: Compute, current: Callable[[], bool]) -> None:
+    """Warm the figures once per `key` (database, its version, date, company), in the background,
+    while `current()` says the data is still that version."""
+    _started(key, compute, current)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _started(key: tuple, _compute: Compute) -> threading.Thread:  # _compute: not part of the key
-    thread = threading.Thread(target=warm_all, args=(_compute,), name=_THREAD_NAME, daemon=True)
+def _started(key: tuple, _compute: Compute, _current: Callable[[], bool]) -> threading.Thread:  # key only
+    thread = threading.Thread(target=warm_all, args=(_compute, pages_running, _current), name=_THREAD_NAME,
+                              daemon=True)
     thread.start()
     return thread
