@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time
 from typing import Any
 
 import pandas as pd
@@ -34,6 +34,26 @@ def stepped(progress: Progress) -> tuple[Progress, Callable[[str], None]]:
         progress(fraction, text)
 
     return step, lambda text: progress(reached[0], text)
+
+
+def paid_in_full(invoices: pd.DataFrame, **columns) -> dict[str, pd.DataFrame]:
+    """The canonical payments and applications of invoices each settled by one payment of its whole
+    amount (what a ledger of invoices with a settled date says): `invoices` has invoice_id,
+    customer_id, amount and settled_on; the payment P<invoice_id> on that day, applied to it as
+    A<invoice_id>, stamped noon of that day. `columns`: more payment columns (e.g. currency)."""
+    payment_ids = "P" + invoices["invoice_id"]
+    settled = list(invoices["settled_on"])
+    return {
+        "payments": pd.DataFrame({
+            "payment_id": payment_ids, "customer_id": invoices["customer_id"], "txn_date": settled,
+            "amount": invoices["amount"], **columns,
+            "updated_at": [datetime.combine(day, time(12)) for day in settled],
+        }),
+        "applications": pd.DataFrame({
+            "application_id": "A" + invoices["invoice_id"], "invoice_id": invoices["invoice_id"],
+            "payment_id": payment_ids, "applied_on": settled, "amount": invoices["amount"],
+        }),
+    }
 
 
 def company_in_file(companies: pd.DataFrame, company_id: str | None = None) -> "Company":

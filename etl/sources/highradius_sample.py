@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from etl import tabular
-from etl.batch import BOOK_ENTITIES, Batch, Company, Importer, Progress, Source, SourceState
+from etl.batch import BOOK_ENTITIES, Batch, Company, Importer, Progress, Source, SourceState, paid_in_full
 from etl.tabular import Column, Problems, Records
 
 HOME_CURRENCY = "USD"
@@ -158,7 +158,6 @@ def _rows(count: int) -> str:
 def books_of(rows: pd.DataFrame) -> tuple[Company, dict[str, pd.DataFrame]]:
     """The canonical tables of the kept rows: the company's data runs to the last clearing."""
     closed = rows[~rows["is_open"]].reset_index(drop=True)
-    settled = list(closed["clear_date"])
     at_noon = [datetime.combine(on, time(12)) for on in rows["clear_date"].where(~rows["is_open"], rows["posting_date"])]
     customers = rows.groupby("customer_id", as_index=False, sort=True).agg(name=("name", "first"), terms=("terms", "first"))
     names = customers["name"].str.strip()
@@ -173,17 +172,11 @@ def books_of(rows: pd.DataFrame) -> tuple[Company, dict[str, pd.DataFrame]]:
             "txn_date": rows["posting_date"], "due_date": rows["due_date"], "terms": rows["terms"],
             "total": rows["amount"], "currency": HOME_CURRENCY, "home_total": rows["amount"], "updated_at": at_noon,
         }),
-        "payments": pd.DataFrame({
-            "payment_id": "P" + closed["doc_id"], "customer_id": closed["customer_id"], "txn_date": settled,
-            "amount": closed["amount"], "currency": HOME_CURRENCY,
-            "updated_at": [datetime.combine(on, time(12)) for on in settled],
-        }),
-        "applications": pd.DataFrame({
-            "application_id": "A" + closed["doc_id"], "invoice_id": closed["doc_id"], "payment_id": "P" + closed["doc_id"],
-            "applied_on": settled, "amount": closed["amount"],
-        }),
+        **paid_in_full(closed.rename(columns={"doc_id": "invoice_id", "clear_date": "settled_on"}),
+                       currency=HOME_CURRENCY),
     }
-    return Company(COMPANY.source, COMPANY.company_id, COMPANY.name, HOME_CURRENCY, data_through=max(settled, default=max(rows["posting_date"]))), books
+    data_through = max(closed["clear_date"], default=max(rows["posting_date"]))
+    return Company(COMPANY.source, COMPANY.company_id, COMPANY.name, HOME_CURRENCY, data_through=data_through), books
 
 
 def read_books(path: Path) -> tuple[Company, dict[str, pd.DataFrame]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import InputError
-from etl.batch import BOOK_ENTITIES, Batch, Company, Importer, Progress, Source, SourceState
+from etl.batch import BOOK_ENTITIES, Batch, Company, Importer, Progress, Source, SourceState, paid_in_full
 
 COMPANY = Company("file", "ibm-ar-sample", "IBM A/R sample")
 
@@ -58,14 +58,8 @@ def read_books(path: Path) -> tuple[Company, dict[str, pd.DataFrame]]:
             "terms": "Net 30", "total": rows["InvoiceAmount"], "home_total": rows["InvoiceAmount"],
             "updated_at": updated,
         }),
-        "payments": pd.DataFrame({
-            "payment_id": "P" + rows["invoiceNumber"], "customer_id": rows["customerID"],
-            "txn_date": settled, "amount": rows["InvoiceAmount"], "updated_at": updated,
-        }),
-        "applications": pd.DataFrame({
-            "application_id": "A" + rows["invoiceNumber"], "invoice_id": rows["invoiceNumber"],
-            "payment_id": "P" + rows["invoiceNumber"], "applied_on": settled, "amount": rows["InvoiceAmount"],
-        }),
+        **paid_in_full(pd.DataFrame({"invoice_id": rows["invoiceNumber"], "customer_id": rows["customerID"],
+                                     "amount": rows["InvoiceAmount"], "settled_on": settled})),
     }
     return Company(COMPANY.source, COMPANY.company_id, COMPANY.name, data_through=max(settled)), books
 
