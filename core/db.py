@@ -74,14 +74,16 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
     """The file's schema version; None for a file with no ledgerlight schema at all."""
     if "schema_version" not in _user_tables(con):
         return None
-    (version,) = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    [(version,)] = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()
     return version
 
 
 def _check_is_ours(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     version = schema_version(con)
-    objects = _user_objects(con)
-    if version is None and objects:
+    # Listing every object reads the whole catalog (about 30 ms, on every read): only a file
+    # without our schema needs it, to tell an empty file from another program's.
+    objects = _user_objects(con) if version is None else []
+    if objects:
         shown = ", ".join(objects[:5]) + (", ..." if len(objects) > 5 else "")
         raise DatabaseError(
             f"{path} is a DuckDB file from something else (it holds {shown}), not a ledgerlight "
