@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -37,10 +38,12 @@ def streamlit_app(env: dict, *options: str, port: int | None = None):
     """`streamlit run app.py` with `options` (e.g. --server.address=...) and `env` added to ours,
     until it answers its health check; yields (url, port, process). Always browsed as 127.0.0.1."""
     port = port or free_port()
+    # The server's log goes to a file: a pipe nobody reads would stop the server once it filled.
+    log = tempfile.TemporaryFile()
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}", *options],
         cwd=ROOT, env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **env},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -51,12 +54,17 @@ def streamlit_app(env: dict, *options: str, port: int | None = None):
                 break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("streamlit did not start:\n" + server.stdout.read1().decode())
+                    raise RuntimeError("streamlit did not start: its log is printed below")
                 time.sleep(0.3)
         yield url, port, server
+    except BaseException:
+        log.seek(0)
+        print("streamlit's log:\n" + log.read().decode(errors="replace")[-5000:])  # pytest shows it with the failure
+        raise
     finally:
         server.terminate()
         server.wait(timeout=20)
+        log.close()
 
 
 @contextmanager
@@ -78,6 +86,13 @@ def chromium():
         )
         yield browser
         browser.close()
+
+
+def in_tab(tab, viewport: dict | None = None, color_scheme: str = "light"):
+    """The module's shared tab (conftest.tab) at this test's viewport and colour scheme."""
+    tab.set_viewport_size(viewport or {"width": 1400, "height": 1000})
+    tab.emulate_media(color_scheme=color_scheme)
+    return tab
 
 
 def wait_until_the_script_has_run(page) -> None:

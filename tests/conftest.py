@@ -72,6 +72,16 @@ def browser():
         yield launched
 
 
+@pytest.fixture(scope="module")
+def tab(browser):
+    """One tab for a module's pages: a page loaded again in the same tab costs Chromium about a
+    third of a new tab's work (Streamlit's scripts are compiled already). Each test sets its own
+    viewport and colour scheme (tests/browser.py: in_tab)."""
+    page = browser.new_page(accept_downloads=True)
+    yield page
+    page.close()
+
+
 def shown(element) -> str:
     """What a person reads in an AppTest markdown element: its text without the backslashes
     that keep names and messages from being read as markdown (ui.format.plain)."""

@@ -10,6 +10,7 @@ from metrics import ar_summary
 from tests.browser import (
     ARTIFACTS,
     ROOT,
+    in_tab,
     layout_problems,
     screenshot,
     serving,
@@ -23,6 +24,7 @@ from ui.format import money
 NEUTRAL_RGB = "rgb({}, {}, {})".format(*(int(NEUTRAL[i:i + 2], 16) for i in (1, 3, 5)))
 
 skip_without_chromium()
+PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 1440, "height": 900}
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +33,8 @@ def dashboard(demo_db):
         yield url
 
 
-def test_overview_in_a_real_browser(dashboard, browser, demo_db):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+def test_overview_in_a_real_browser(dashboard, tab, demo_db):
+    page = in_tab(tab)
     page.goto(dashboard)
     value = page.locator('[data-testid="stMetricValue"]').first
     value.wait_for(timeout=60_000)
@@ -44,7 +46,6 @@ def test_overview_in_a_real_browser(dashboard, browser, demo_db):
     expect(page.get_by_text("Demo data.")).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "overview.png", full_page=True)
-    page.close()
 
 
 @pytest.mark.parametrize("path, heading", [
@@ -52,8 +53,8 @@ def test_overview_in_a_real_browser(dashboard, browser, demo_db):
     ("/forecast", "Cash forecast and recurring revenue"), ("/data_sync", "Data & sync"),
     ("/client?client=C1112", "Bayview Foods"),
 ])
-def test_a_bookmarked_page_url_keeps_the_sidebar_and_banner(dashboard, browser, path, heading):
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
+def test_a_bookmarked_page_url_keeps_the_sidebar_and_banner(dashboard, tab, path, heading):
+    page = in_tab(tab, DESKTOP)
     page.goto(dashboard + path)
     page.get_by_role("heading", name=heading, exact=True, level=1).wait_for(timeout=60_000)
     wait_until_the_script_has_run(page)
@@ -65,26 +66,16 @@ def test_a_bookmarked_page_url_keeps_the_sidebar_and_banner(dashboard, browser, 
     assert layout_problems(page) == []  # no tile cut short, no hairline bar, no raw column name
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"{path.strip('/').split('?')[0]}.png", full_page=True)
-    page.close()
-
-
-@pytest.fixture(scope="module")
-def dark_dashboard(demo_db):
-    with serving(demo_db, STREAMLIT_THEME_BASE="dark") as url:
-        yield url
-
-
-PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 1440, "height": 900}
 
 
 @pytest.mark.parametrize("path, viewport, theme", [
     ("/", PHONE, "light"), ("/clients", PHONE, "light"), ("/aging", PHONE, "light"),
     ("/", DESKTOP, "dark"), ("/forecast", DESKTOP, "dark"),
 ])
-def test_pages_read_on_a_phone_and_in_dark_mode(request, browser, path, viewport, theme):
-    url = request.getfixturevalue("dark_dashboard" if theme == "dark" else "dashboard")
-    page = browser.new_page(viewport=viewport)
-    page.goto(url + path)
+def test_pages_read_on_a_phone_and_in_dark_mode(dashboard, tab, path, viewport, theme):
+    # Streamlit follows the reader's system setting (no theme is configured): a browser set to dark.
+    page = in_tab(tab, viewport, theme)
+    page.goto(dashboard + path)
     page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=60_000)
     wait_until_the_script_has_run(page)
     assert layout_problems(page) == []
@@ -93,7 +84,6 @@ def test_pages_read_on_a_phone_and_in_dark_mode(request, browser, path, viewport
         assert background != "rgb(255, 255, 255)"
         assert page.locator(f'.js-plotly-plot path[style*="{NEUTRAL_RGB}"]').count() > 0
     screenshot(page, f"{theme}-{viewport['width']}{path.replace('/', '-').rstrip('-') or '-overview'}")
-    page.close()
 
 
 @pytest.fixture
@@ -105,14 +95,14 @@ def writable_dashboard(demo_db, tmp_path):
         yield url, copy
 
 
-def test_uploads_a_sweeping_roster_only_when_confirmed_then_books_from_files(writable_dashboard, browser, tmp_path):
+def test_uploads_a_sweeping_roster_only_when_confirmed_then_books_from_files(writable_dashboard, tab, tmp_path):
     url, db = writable_dashboard
     with read_only(db) as con:
         enrolled = con.execute("SELECT name FROM customers JOIN autopay_enrollments USING (source, company_id, "
                                "customer_id) WHERE valid_to IS NULL AND status = 'enabled'").fetchall()
     roster = tmp_path / "everyone-off.csv"
     roster.write_text("customer,autopay\n" + "".join(f'"{name}",no\n' for (name,) in enrolled))
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = in_tab(tab)
     page.goto(url + "/autopay")
     page.get_by_text("Import an autopay roster").click()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(roster))
@@ -139,4 +129,3 @@ def test_uploads_a_sweeping_roster_only_when_confirmed_then_books_from_files(wri
     wait_until_the_script_has_run(page)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "snapshot-overview.png", full_page=True)
-    page.close()

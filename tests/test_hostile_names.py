@@ -124,7 +124,8 @@ def test_a_browser_shows_the_names_and_fetches_nothing_from_outside(hostile_db, 
         expect(page.get_by_text(COMPANY, exact=False)).to_be_visible()  # the characters, not bold text and an image
         page.goto(url + "/clients")
         page.get_by_role("button", name="Download CSV").wait_for(timeout=60_000)
-        with page.expect_download() as download:
+        wait_until_the_script_has_run(page)  # a click during the run is lost when the run redraws the button
+        with page.expect_download(timeout=60_000) as download:
             page.get_by_role("button", name="Download CSV").click()
         saved = tmp_path / "worklist.csv"
         download.value.save_as(saved)
