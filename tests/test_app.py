@@ -6,7 +6,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -19,7 +18,6 @@ from ui.format import days, money, percent
 
 def run_app(monkeypatch, db) -> AppTest:
     monkeypatch.setenv("LEDGERLIGHT_DB", str(db))
-    st.cache_data.clear()  # caches outlive an AppTest run; start each test cold
     app = AppTest.from_file(APP, default_timeout=120)
     return app.run()
 
@@ -86,7 +84,6 @@ def test_foreign_database_is_reported_and_not_touched(monkeypatch, tmp_path):
 def open_page(monkeypatch, db, script) -> AppTest:
     """A page opened straight from its URL: only that page's script runs, not app.py's."""
     monkeypatch.setenv("LEDGERLIGHT_DB", str(db))
-    st.cache_data.clear()
     return AppTest.from_file(APP, default_timeout=120).switch_page(script).run()
 
 

@@ -5,7 +5,6 @@ import json
 from datetime import date
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.db import read_only
@@ -26,7 +25,6 @@ def sample_db(tmp_path):
 
 def app_on(monkeypatch, db, page: str | None = None, **query) -> AppTest:
     monkeypatch.setenv("LEDGERLIGHT_DB", str(db))
-    st.cache_data.clear()
     app = AppTest.from_file(APP, default_timeout=120)
     if page:
         app.switch_page(page)

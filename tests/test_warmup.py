@@ -77,6 +77,7 @@ def test_a_page_the_warm_up_has_reached_computes_nothing_itself(monkeypatch, dem
 
     monkeypatch.setattr(metrics, "backtest", counted)
     monkeypatch.setenv("LEDGERLIGHT_WARM_UP", "on")
+    st.cache_data.clear()  # nothing computed by an earlier test
     st.cache_resource.clear()
     app = app_on(monkeypatch, demo_db)  # the Overview, which starts the warm-up once it is drawn
     for thread in threading.enumerate():
@@ -101,6 +102,7 @@ def test_the_forecast_after_a_look_at_autopay_is_warmed_too(monkeypatch, demo_db
 
     monkeypatch.setattr(metrics, "cash_forecast", counted)
     monkeypatch.setenv("LEDGERLIGHT_WARM_UP", "on")
+    st.cache_data.clear()  # nothing computed by an earlier test
     st.cache_resource.clear()
     app = app_on(monkeypatch, demo_db)
     for thread in threading.enumerate():
