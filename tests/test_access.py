@@ -17,7 +17,6 @@ from core import access
 from core.access import ADMIN, COLLECTOR, VIEWER, Actor
 from core.db import connect_for_write, migrate, read_only
 from core.errors import AccessError, BooksError, InputError, SettingsError
-from core.schema import SCHEMA_VERSION
 from core.settings import Settings
 from etl import pipeline
 from etl.batch import Batch

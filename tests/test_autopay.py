@@ -42,7 +42,7 @@ from metrics import (
 )
 from tests.books import write_book
 from tests.test_app import APP
-from tests.test_cli import etl
+from tests.test_cli import etl_here
 
 D = Decimal
 AS_OF = date(2026, 6, 30)
@@ -208,7 +208,7 @@ def test_what_if_worked_out_by_hand(book):
 
 
 def test_cli_report_autopay_json_and_csv(book):
-    result = etl("report", "autopay", "--db", str(book), "--as-of", "2026-06-30", "--format", "json")
+    result = etl_here("report", "autopay", "--db", str(book), "--as-of", "2026-06-30", "--format", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert {k: report[k] for k in ("adoption_by_clients", "autopay_clients", "active_recurring_clients",
@@ -220,7 +220,7 @@ def test_cli_report_autopay_json_and_csv(book):
         "paid_invoices": 4, "days_to_pay": 35.0, "days_late": 20.0, "add": 20.0, "dso": 77.14,
         "pct_current": 0.8333, "credit_sales": "700.00", "total_ar": "600.00", "overdue_ar": "100.00"}
     assert report["by_status"]["autopay"]["days_to_pay"] == 15.7
-    csv = etl("report", "autopay", "--db", str(book), "--as-of", "2026-06-30", "--format", "csv")
+    csv = etl_here("report", "autopay", "--db", str(book), "--as-of", "2026-06-30", "--format", "csv")
     header, *rows = csv.stdout.strip().splitlines()
     assert header.startswith("as_of,currency,window_days,adoption_by_clients") and len(rows) == 2
     assert [row.split(",")[header.split(",").index("autopay_status")] for row in rows] == ["autopay", "manual"]
@@ -229,7 +229,7 @@ def test_cli_report_autopay_json_and_csv(book):
 def test_cli_infer_autopay(book, tmp_path):
     copy = tmp_path / "copy.duckdb"
     copy.write_bytes(book.read_bytes())
-    result = etl("infer", "autopay", "--db", str(copy))
+    result = etl_here("infer", "autopay", "--db", str(copy))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("2 inferred autopay periods written")  # A1 and M1, as before
 

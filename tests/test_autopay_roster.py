@@ -17,7 +17,7 @@ from etl.sources.autopay_roster import RosterError, normalised_name, read_roster
 from metrics import autopay_status_as_of
 from tests.books import import_roster, write_book
 from tests.conftest import DEMO_AS_OF
-from tests.test_cli import etl
+from tests.test_cli import etl_here
 
 CUSTOMERS = [
     {"customer_id": "C1", "name": "Acme Dental"},
@@ -179,7 +179,7 @@ def test_every_bad_cell_is_listed():
 
 def test_cli_import_with_a_column_mapping_then_a_failed_import(db, tmp_path):
     roster = write_csv(tmp_path, "Account,Charges automatically,Since\nAcme Dental,Y,2026-01-05\nNobody Ltd,Y,2026-01-05\n")
-    done = etl("import", "autopay", str(roster), "--db", str(db), "--on", "2026-02-01",
+    done = etl_here("import", "autopay", str(roster), "--db", str(db), "--on", "2026-02-01",
                "--map", "customer=Account", "--map", "autopay=Charges automatically", "--map", "enrolled_on=Since")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
@@ -190,7 +190,7 @@ def test_cli_import_with_a_column_mapping_then_a_failed_import(db, tmp_path):
     assert before == [("C1", "imported", date(2026, 1, 5), None, "enabled", "other")]
 
     bad = write_csv(tmp_path, "customer,autopay,enrolled_on\nCedar CPA,yes,next week\n", name="bad.csv")
-    failed = etl("import", "autopay", str(bad), "--db", str(db))
+    failed = etl_here("import", "autopay", str(bad), "--db", str(db))
     assert failed.returncode == 2
     assert failed.stderr.splitlines() == [
         "error: bad.csv row 2, column 'enrolled_on': 'next week' is not a date: write it as YYYY-MM-DD (or M/D/YYYY)"]
@@ -279,7 +279,7 @@ def test_a_200_mb_roster_is_refused_before_it_is_read(demo_copy, tmp_path):
     with huge.open("wb") as handle:
         handle.truncate(200 * 1024 * 1024)
     before = digest(demo_copy)
-    failed = etl("import", "autopay", str(huge), "--db", str(demo_copy))
+    failed = etl_here("import", "autopay", str(huge), "--db", str(demo_copy))
     assert failed.returncode == 2
     assert failed.stderr.startswith("error: huge.csv is 200.0 MB; ledgerlight reads files of at most 20 MB")
     assert digest(demo_copy) == before
@@ -289,10 +289,10 @@ def test_a_roster_that_matches_nobody_needs_replace_all_on_the_cli(demo_copy, tm
     roster = tmp_path / "wrong-company.csv"
     roster.write_bytes(b"customer,autopay\nNobody Ltd,yes\n")
     before = digest(demo_copy)
-    refused = etl("import", "autopay", str(roster), "--db", str(demo_copy))
+    refused = etl_here("import", "autopay", str(roster), "--db", str(demo_copy))
     assert (refused.returncode, digest(demo_copy)) == (2, before)
     assert "confirm with --replace-all" in refused.stderr and "Traceback" not in refused.stderr
-    confirmed = etl("import", "autopay", str(roster), "--db", str(demo_copy), "--replace-all")
+    confirmed = etl_here("import", "autopay", str(roster), "--db", str(demo_copy), "--replace-all")
     assert confirmed.returncode == 0, confirmed.stderr
     assert confirmed.stdout.startswith("wrong-company.csv: 0 customers matched, 1 rows unmatched; 0 autopay periods opened")
     assert len(on_autopay(demo_copy)) == 50  # the demo's own periods are not the roster's to close

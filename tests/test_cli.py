@@ -1,19 +1,42 @@
 """`python -m etl`: real subprocesses, real files; exit codes and output shapes are a contract."""
 
+import io
 import json
+import os
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from core.schema import SCHEMA_VERSION
+from etl.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def etl(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "etl", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def etl_here(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """What `etl(*args)` gives, from etl.cli.main in this process: the code `python -m etl` runs
+    (etl/__main__.py), without a new interpreter's second or two of imports. `env`: the whole
+    environment for the call. This module's tests run the real subprocess, for the wiring."""
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(out), redirect_stderr(err):
+        if env is not None:
+            for name in set(os.environ) - set(env):
+                patch.delenv(name)
+            for name, value in env.items():
+                patch.setenv(name, value)
+        try:
+            code = main(list(args))
+        except SystemExit as exit:  # argparse's refusals
+            code = exit.code
+    return subprocess.CompletedProcess([sys.executable, "-m", "etl", *args], code, out.getvalue(), err.getvalue())
 
 
 def test_help_lists_the_subcommands():

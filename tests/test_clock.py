@@ -5,7 +5,6 @@ user picks one."""
 import json
 import os
 import subprocess
-import sys
 from datetime import date
 
 import pytest
@@ -18,12 +17,11 @@ from core.settings import Settings
 from tests.conftest import build_demo
 from tests.quickbooks_ledger import run_sync, tick
 from tests.test_app import APP
-from tests.test_cli import ROOT
+from tests.test_cli import etl_here
 
 
 def cli(*args: str, today: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LEDGERLIGHT_TODAY": today}
-    return subprocess.run([sys.executable, "-m", "etl", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return etl_here(*args, env={**os.environ, "LEDGERLIGHT_TODAY": today})
 
 
 def test_the_clock_reads_one_setting():

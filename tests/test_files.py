@@ -22,7 +22,7 @@ from metrics import aging_by_customer, kpis, open_invoices_as_of, snapshot_limit
 from tests.books import write_book
 from tests.conftest import DEMO_AS_OF
 from tests.test_app import open_page, run_app
-from tests.test_cli import etl
+from tests.test_cli import etl_here
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "files"
 AS_OF = date(2026, 3, 31)
@@ -254,7 +254,7 @@ def test_the_same_files_again_change_nothing_and_a_newer_export_updates_in_place
 
 def test_the_cli_imports_a_set_of_files(tmp_path):
     db = tmp_path / "cli.duckdb"
-    done = etl("import", "files", *(str(FIXTURES / name) for name in SHAPES["zoho"]), "--db", str(db), "--on", "2026-03-31")
+    done = etl_here("import", "files", *(str(FIXTURES / name) for name in SHAPES["zoho"]), "--db", str(db), "--on", "2026-03-31")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
         "zoho_invoices.csv, zoho_payments.csv, zoho_credit_notes.csv (8 invoices; 3 payments; 1 credit notes): "

@@ -379,12 +379,8 @@ def test_backtest_on_the_public_sample_beats_the_due_date_baseline(tmp_path):
 
 def test_cli_report_and_backtest_json(book):
     import json
-    import subprocess
-    import sys
 
-    def etl(*args):
-        return subprocess.run([sys.executable, "-m", "etl", *args], cwd=Path(__file__).resolve().parent.parent,
-                              capture_output=True, text=True, timeout=120)
+    from tests.test_cli import etl_here as etl
 
     report = etl("report", "forecast", "--db", str(book), "--as-of", AS_OF.isoformat(), "--format", "json")
     assert report.returncode == 0, report.stderr

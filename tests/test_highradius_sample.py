@@ -12,7 +12,7 @@ from core.db import read_only
 from core.errors import InputError
 from etl.sources.highradius_sample import ledger, read_books, read_rows
 from metrics import aging_buckets, invoice_payment_days
-from tests.test_cli import etl
+from tests.test_cli import etl_here
 
 HEADER = ("business_code,cust_number,name_customer,clear_date,buisness_year,doc_id,posting_date,document_create_date,"
           "document_create_date.1,due_in_date,invoice_currency,document type,posting_id,area_business,"
@@ -75,7 +75,7 @@ def test_what_is_left_out_is_counted(sample, tmp_path):
 
 def test_imported_days_to_pay_and_open_balances_are_the_files(sample, tmp_path):
     db = tmp_path / "hr.duckdb"
-    done = etl("import", "highradius-sample", sample, "--db", str(db))
+    done = etl_here("import", "highradius-sample", sample, "--db", str(db))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "HighRadius A/R sample (USD): 3 customers, 4 invoices, 3 payments, 3 applications.",
@@ -96,7 +96,7 @@ def test_imported_days_to_pay_and_open_balances_are_the_files(sample, tmp_path):
 
 def test_bad_rows_are_named_by_row_and_column_and_nothing_is_written(sample, tmp_path):
     db = tmp_path / "hr.duckdb"
-    assert etl("import", "highradius-sample", sample, "--db", str(db)).returncode == 0
+    assert etl_here("import", "highradius-sample", sample, "--db", str(db)).returncode == 0
     with read_only(db) as con:
         before = con.execute("SELECT count(*), sum(total) FROM invoices").fetchall()
     bad = write(tmp_path / "bad.csv", [
@@ -104,7 +104,7 @@ def test_bad_rows_are_named_by_row_and_column_and_nothing_is_written(sample, tmp
         ROWS[1].replace("20190811.0", "2019-08-11"),  # a due date not as the file writes them
         ROWS[3].replace("1930148220.0,2019-11-13", "1930148220.0,"),  # no posting date
     ])
-    refused = etl("import", "highradius-sample", bad, "--db", str(db))
+    refused = etl_here("import", "highradius-sample", bad, "--db", str(db))
     assert refused.returncode == 2
     assert "bad.csv row 2, column 'clear_date': is 2020-02-11 but isOpen is 1 (open)" in refused.stderr
     assert "bad.csv row 3, column 'due_in_date': '2019-08-11' is not a date as the file writes them" in refused.stderr

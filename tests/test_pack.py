@@ -29,7 +29,7 @@ from core.errors import AccessError, SendError
 from core.money import money
 from core.settings import Settings
 from core.units import days, percent
-from etl import activity, pack
+from etl import pack
 from etl.cli import main
 from tests import browser as real_browser
 from tests.books import write_sample_book

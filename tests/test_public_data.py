@@ -13,7 +13,7 @@ import pytest
 from core.db import read_only
 from etl.sources.ibm_sample import read_rows
 from metrics import aging_buckets, invoice_payment_days
-from tests.test_cli import etl
+from tests.test_cli import etl_here
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "public" / "WA_Fn-UseC_-Accounts-Receivable.csv"
 
@@ -22,7 +22,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "public" / "W
 def loaded(tmp_path_factory):
     """The sample imported as a user would: `python -m etl import ibm-sample FILE`."""
     db = tmp_path_factory.mktemp("ibm") / "ibm.duckdb"
-    done = etl("import", "ibm-sample", str(SAMPLE), "--db", str(db))
+    done = etl_here("import", "ibm-sample", str(SAMPLE), "--db", str(db))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "IBM A/R sample: 100 customers, 2,466 invoices, 2,466 payments, 2,466 applications."
     return db, read_rows(SAMPLE)
@@ -60,7 +60,7 @@ def test_another_file_is_refused_naming_what_is_missing(loaded, tmp_path):
     other.write_text("invoice,amount\nI1,10.00\n")
     with read_only(db) as con:
         before = con.execute("SELECT count(*), sum(total) FROM invoices").fetchall()
-    refused = etl("import", "ibm-sample", str(other), "--db", str(db))
+    refused = etl_here("import", "ibm-sample", str(other), "--db", str(db))
     assert refused.returncode == 2
     assert refused.stderr.startswith(f"error: {other}: not the IBM A/R sample (missing columns: countryCode, customerID")
     with read_only(db) as con:

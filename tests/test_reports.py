@@ -7,7 +7,7 @@ import pytest
 from etl.reports import KPI_KEYS, render
 from tests import test_kpis as kpi_book
 from tests.books import write_book, write_sample_book
-from tests.test_cli import etl
+from tests.test_cli import etl_here
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def sample_db(tmp_path_factory):
 
 
 def report_json(*args):
-    result = etl("report", *args, "--format", "json")
+    result = etl_here("report", *args, "--format", "json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -44,7 +44,7 @@ def test_aging_json_is_exactly_the_documented_shape(sample_db):
 
 
 def test_aging_by_invoice_date_as_csv(sample_db):
-    result = etl("report", "aging", "--db", str(sample_db), "--as-of", "2026-03-31", "--basis", "invoice", "--format", "csv")
+    result = etl_here("report", "aging", "--db", str(sample_db), "--as-of", "2026-03-31", "--basis", "invoice", "--format", "csv")
     lines = result.stdout.splitlines()
     assert lines[0] == "customer_id,customer,0-30,31-60,61-90,91+,total,unapplied_credit,disputed"
     assert lines[-1] == ",TOTAL,600.00,486.67,280.00,120.50,1487.17,100.00,0.00"
@@ -93,7 +93,7 @@ def test_as_of_defaults_to_the_date_the_data_runs_to(sample_db):
     ],
 )
 def test_bad_requests_are_one_line_errors(sample_db, args, message):
-    result = etl("report", "aging", "--db", str(sample_db), *args)
+    result = etl_here("report", "aging", "--db", str(sample_db), *args)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [message]
     assert result.stdout == ""
