@@ -72,20 +72,12 @@ class RunResult:
 # --- reading before a run --------------------------------------------------------------------
 
 
-def _companies(path) -> pd.DataFrame:
-    with read_only(path) as con:
-        return models.frame(con, "companies")
-
-
-def _last_run(path, company: Company, origin: str) -> tuple[int, str | None]:
-    """The id of the company's newest run by `origin` that succeeded, and its cursor."""
-    with read_only(path) as con:
-        rows = con.execute(
-            "SELECT run_id, cursor FROM sync_runs WHERE source = ? AND company_id = ? AND origin = ? "
-            "AND status = 'succeeded' ORDER BY run_id DESC LIMIT 1",
-            [company.source, company.company_id, origin],
-        ).fetchall()
-    return rows[0] if rows else (0, None)
+def _last_runs(con) -> dict[tuple[str, str, str], tuple[int, str | None]]:
+    """(source, company_id, origin) -> the id of the newest run that succeeded, and its cursor."""
+    rows = con.execute(
+        "SELECT source, company_id, origin, max(run_id), arg_max_null(cursor, run_id) FROM sync_runs "
+        "WHERE status = 'succeeded' GROUP BY ALL").fetchall()
+    return {(source, company_id, origin): (run_id, cursor) for source, company_id, origin, run_id, cursor in rows}
 
 
 def _company_rows(path, company: Company):
@@ -127,11 +119,10 @@ def run(db, source: Source, settings: Any, progress: Progress = no_progress, ful
     path = database_path(db)
     file_checks.inspect(path, for_write=True)  # before the lock file is made beside it
     with one_run_at_a_time(path, lambda text: progress(0.0, text)):
-        _prepare(path)
-        companies = _companies(path)
+        companies, last_runs = _prepare(path)
         _refuse_demo_beside_real_books(source, companies, path)
         company = source.company(settings, companies)
-        last_run_id, cursor = _last_run(path, company, source.name)
+        last_run_id, cursor = last_runs.get((company.source, company.company_id, source.name), (0, None))
         state = SourceState(current_settings().today(), company, None if full else cursor, _company_rows(path, company),
                              _company_model(path, company))
         try:
@@ -148,13 +139,15 @@ def run(db, source: Source, settings: Any, progress: Progress = no_progress, ful
     return result
 
 
-def _prepare(path) -> None:
+def _prepare(path) -> tuple[pd.DataFrame, dict]:
     """Before a run reads anything: refuse a file that is not wholly ours and readable, upgrade
-    it, and close the records of runs whose process died (no run can hold the lock for them)."""
+    it, and close the records of runs whose process died (no run can hold the lock for them).
+    Returns the companies and their last runs (_last_runs), read on the same connection."""
     con = connect_for_write(path, verify=True, lock_wait=WRITE_LOCK_WAIT)
     try:
         con.execute("UPDATE sync_runs SET status = 'failed', finished_at = ?, error = ? WHERE status = 'running'",
                     [current_settings().now(), _DIED])
+        return models.frame(con, "companies"), _last_runs(con)
     finally:
         con.close()
 
