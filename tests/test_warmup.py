@@ -67,15 +67,23 @@ def test_the_warmed_figures_are_what_the_pages_ask_for(monkeypatch, demo_db):
     assert set(warmup.WARMED) <= set(calls), "the warm-up computes nothing a page does not ask for"
 
 
-def test_a_page_the_warm_up_has_reached_computes_nothing_itself(monkeypatch, demo_db):
+def test_pages_the_warm_up_has_reached_compute_nothing_themselves(monkeypatch, demo_db):
+    """One warm-up, then the Forecast page reads its backtest; once Autopay has been seen, the
+    Forecast page's what-if starts from Autopay's best candidates, and reads that warmed too."""
     runs = []
-    real = metrics.backtest
+    real_backtest, real_forecast = metrics.backtest, metrics.cash_forecast
 
-    def counted(*args, **options):
-        runs.append(threading.current_thread().name)
-        return real(*args, **options)
+    def backtest(*args, **options):
+        runs.append(("backtest", threading.current_thread().name, 0))
+        return real_backtest(*args, **options)
 
-    monkeypatch.setattr(metrics, "backtest", counted)
+    def cash_forecast(con, as_of, **options):
+        what_if = len(options.get("autopay_customer_ids") or ())
+        runs.append(("cash_forecast", threading.current_thread().name, what_if))
+        return real_forecast(con, as_of, **options)
+
+    monkeypatch.setattr(metrics, "backtest", backtest)
+    monkeypatch.setattr(metrics, "cash_forecast", cash_forecast)
     monkeypatch.setenv("LEDGERLIGHT_WARM_UP", "on")
     st.cache_data.clear()  # nothing computed by an earlier test
     st.cache_resource.clear()
@@ -83,37 +91,18 @@ def test_a_page_the_warm_up_has_reached_computes_nothing_itself(monkeypatch, dem
     for thread in threading.enumerate():
         if thread.name == "ledgerlight-warm-up":
             thread.join()
-    assert runs == ["ledgerlight-warm-up"]
+    warmed = [("backtest", "ledgerlight-warm-up", 0), ("cash_forecast", "ledgerlight-warm-up", 0),
+              ("cash_forecast", "ledgerlight-warm-up", 10)]
+    assert sorted(runs) == warmed
     app.switch_page("pages/forecast.py").run()
     assert not app.exception
     assert app.title[0].value == "Cash forecast and recurring revenue"
-    assert runs == ["ledgerlight-warm-up"], "the page read the warmed backtest"
-    st.cache_resource.clear()
-
-
-def test_the_forecast_after_a_look_at_autopay_is_warmed_too(monkeypatch, demo_db):
-    # Once Autopay has been seen, the Forecast page's what-if starts from its best candidates.
-    runs = []
-    real = metrics.cash_forecast
-
-    def counted(con, as_of, **options):
-        runs.append((threading.current_thread().name, len(options.get("autopay_customer_ids") or ())))
-        return real(con, as_of, **options)
-
-    monkeypatch.setattr(metrics, "cash_forecast", counted)
-    monkeypatch.setenv("LEDGERLIGHT_WARM_UP", "on")
-    st.cache_data.clear()  # nothing computed by an earlier test
-    st.cache_resource.clear()
-    app = app_on(monkeypatch, demo_db)
-    for thread in threading.enumerate():
-        if thread.name == "ledgerlight-warm-up":
-            thread.join()
-    assert runs == [("ledgerlight-warm-up", 0), ("ledgerlight-warm-up", 10)]
+    assert sorted(runs) == warmed, "the page read the warmed backtest and forecast"
     app.switch_page("pages/autopay.py").run()
     app.switch_page("pages/forecast.py").run()
     assert not app.exception
     assert len(app.multiselect(key="forecast_what_if").value) == 10
-    assert runs == [("ledgerlight-warm-up", 0), ("ledgerlight-warm-up", 10)], "the page read the warmed what-if"
+    assert sorted(runs) == warmed, "the page read the warmed what-if"
     st.cache_resource.clear()
 
 
