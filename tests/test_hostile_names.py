@@ -20,7 +20,7 @@ from etl import exports
 from etl.batch import Company
 from etl.cli import main
 from metrics import collections_worklist
-from playwright.sync_api import expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError, expect
 
 from tests.books import write_book
 from tests.browser import serving, wait_until_the_script_has_run
@@ -108,6 +108,20 @@ def test_every_page_shows_names_as_characters(page, hostile_db, monkeypatch):
         assert any(r"\*\*Bold MSP\*\* \!\[logo\]\(http\:" in text for text in texts)  # shown, escaped
 
 
+def download_the_csv(page):
+    """The worklist's CSV, as a person gets it: on a machine busy with the rest of the suite,
+    Streamlit's deferred download has let a first click pass with nothing sent to the server
+    and nothing in its log (seen in 3 of 6 runs); a person would click again, and so does this."""
+    for attempt in (1, 2):
+        try:
+            with page.expect_download(timeout=30_000) as download:
+                page.get_by_role("button", name="Download CSV").click()
+            return download.value
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+
+
 def test_a_browser_shows_the_names_and_fetches_nothing_from_outside(hostile_db, browser, tmp_path):
     with serving(hostile_db) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
@@ -125,10 +139,8 @@ def test_a_browser_shows_the_names_and_fetches_nothing_from_outside(hostile_db, 
         page.goto(url + "/clients")
         page.get_by_role("button", name="Download CSV").wait_for(timeout=60_000)
         wait_until_the_script_has_run(page)  # a click during the run is lost when the run redraws the button
-        with page.expect_download(timeout=60_000) as download:
-            page.get_by_role("button", name="Download CSV").click()
         saved = tmp_path / "worklist.csv"
-        download.value.save_as(saved)
+        download_the_csv(page).save_as(saved)
         page.close()
     assert sorted(set(outside)) == [] and dialogs == []
     names = {row["customer"] for row in csv.DictReader(saved.open())}
