@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from core.db import read_only
+from core.db import connect_for_write, read_only
 from core.errors import BooksError, InputError, SyncError
 from core.schema import MANUAL_ORIGIN
 from etl import pipeline
@@ -199,3 +199,20 @@ def test_an_import_of_exported_files_keeps_the_other_companies_their_roster_and_
     company = files.company(exported, pd.DataFrame(columns=["source", "company_id"]))
     assert_only_its_own_rows_changed(db, files.SOURCE, company, lambda: pipeline.run(db, files.SOURCE, exported))
     assert count(db, "SELECT count(*) FROM invoices WHERE source = 'files'") == 7  # 1006 is voided: 0.00
+
+
+def test_a_run_starts_from_its_origins_newest_succeeded_run_and_that_runs_cursor_even_none(tmp_path):
+    """Per company and origin: the newest succeeded run (a failed one later does not count), and
+    its own cursor, even when it recorded none (an older run's cursor would skip changes)."""
+    con = connect_for_write(tmp_path / "runs.duckdb")
+    runs = [(1, "c1", "quickbooks", "succeeded", "cdc-1"), (2, "c1", "quickbooks", "succeeded", None),
+            (3, "c1", "quickbooks", "failed", "cdc-3"), (4, "c1", "autopay_roster", "succeeded", None),
+            (5, "c2", "quickbooks", "succeeded", "cdc-5")]
+    for run_id, company_id, origin, status, cursor in runs:
+        con.execute("INSERT INTO sync_runs (run_id, source, company_id, kind, started_at, status, cursor, origin) "
+                    "VALUES (?, 'quickbooks', ?, 'full', TIMESTAMP '2026-11-25 09:00', ?, ?, ?)",
+                    [run_id, company_id, status, cursor, origin])
+    assert pipeline._last_runs(con) == {("quickbooks", "c1", "quickbooks"): (2, None),
+                                        ("quickbooks", "c1", "autopay_roster"): (4, None),
+                                        ("quickbooks", "c2", "quickbooks"): (5, "cdc-5")}
+    con.close()
