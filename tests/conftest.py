@@ -12,6 +12,15 @@ from tests.xero_ledger import running as running_xero
 
 DEMO_AS_OF = date(2026, 11, 25)
 
+# Modules whose single tests run 10-40 s each (pytest --durations): run first, so that the last
+# minute of a run on 2 workers is short tests on both rather than one long test on one.
+LONG_TESTS_FIRST = ("test_pack.py", "test_browser.py", "test_hostile_names.py", "test_sign_in.py",
+                    "test_warmup.py", "test_xero_cli.py", "test_dashboard.py", "test_collections.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name not in LONG_TESTS_FIRST)  # stable: each module stays in order
+
 
 @pytest.fixture(scope="session", autouse=True)
 def product_clock(tmp_path_factory):
