@@ -111,7 +111,7 @@ def test_every_page_shows_names_as_characters(page, hostile_db, monkeypatch):
 def download_the_csv(page):
     """The worklist's CSV, as a person gets it. On a machine busy with the rest of the suite,
     Streamlit's deferred download has left a click unanswered: the button stays disabled and
-    nothing reaches the server's log (4 of 8 full runs today). A person reloads the page and
+    nothing reaches the server's log (4 of 11 full runs today). A person reloads the page and
     clicks again, and so does this."""
     for attempt in (1, 2):
         try:
