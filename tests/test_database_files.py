@@ -23,8 +23,8 @@ import duckdb
 import pytest
 
 from core.db import read_only
-from etl.cli import main
 from tests.conftest import build_demo
+from tests.test_cli import etl_here
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = 262144  # DuckDB's block size; the first 12,288 bytes are its headers
@@ -127,16 +127,16 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_cli(argv: list[str], capsys) -> tuple[int, str]:
+def run_cli(argv: list[str]) -> tuple[int, str]:
     """The exit code and the error: the last line on stderr, after any progress lines."""
-    code = main(argv)
-    lines = capsys.readouterr().err.splitlines()
+    done = etl_here(*argv)
+    lines = done.stderr.splitlines()
     assert all(line.startswith("progress ") for line in lines[:-1]), lines
-    return code, (lines[-1] + "\n") if lines else ""
+    return done.returncode, (lines[-1] + "\n") if lines else ""
 
 
 @pytest.mark.parametrize("kind", BAD_FILES)
-def test_every_command_refuses_a_bad_file_and_leaves_it_as_it_was(kind, good_file, tmp_path, capsys):
+def test_every_command_refuses_a_bad_file_and_leaves_it_as_it_was(kind, good_file, tmp_path):
     make, says = BAD_FILES[kind]
     db = tmp_path / "books.duckdb"
     make(db, good_file)
@@ -146,7 +146,7 @@ def test_every_command_refuses_a_bad_file_and_leaves_it_as_it_was(kind, good_fil
     for command, argv in COMMANDS.items():
         if kind == "one block damaged" and command == "backtest":
             continue  # reads only what its forecast needs; the writers and the aging report must find it
-        code, err = run_cli(argv(db, roster), capsys)
+        code, err = run_cli(argv(db, roster))
         assert (code, err.count("\n")) == (2, 1), f"{command}: {err}"
         assert err.startswith(f"error: {db} ") and says in err, f"{command}: {err}"
         assert "Traceback" not in err
@@ -160,9 +160,9 @@ def test_no_extension_is_ever_loaded_or_downloaded(good_file):
     assert settings == {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
 
 
-def test_a_missing_file_is_not_created_by_info(tmp_path, capsys):
+def test_a_missing_file_is_not_created_by_info(tmp_path):
     typo = tmp_path / "ledgerlihgt.duckdb"
-    code, err = run_cli(["info", "--db", str(typo)], capsys)
+    code, err = run_cli(["info", "--db", str(typo)])
     assert code == 2 and err.startswith(f"error: {typo} does not exist (check the name).")
     assert not typo.exists()
 
@@ -180,13 +180,13 @@ def holder(good_file, tmp_path):
     process.wait()
 
 
-def test_a_file_held_by_another_process_names_it(holder, tmp_path, capsys, monkeypatch):
+def test_a_file_held_by_another_process_names_it(holder, tmp_path, monkeypatch):
     db, pid = holder
     monkeypatch.setenv("LEDGERLIGHT_LOCK_WAIT", "0.3")
     roster = tmp_path / "roster.csv"
     roster.write_text("customer,autopay\nAcme,yes\n")
     for command, argv in COMMANDS.items():
-        code, err = run_cli(argv(db, roster), capsys)
+        code, err = run_cli(argv(db, roster))
         assert code == 2, f"{command}: {err}"
         assert f"is in use by another process (PID {pid}: {sys.executable} -c import duckdb" in err, f"{command}: {err}"
         assert "for more than 0 s; nothing was written" in err
@@ -218,12 +218,8 @@ def _as_another_user(action) -> str:
 
 def _cli_error(argv: list[str]) -> str:
     """The CLI's exit code and error (its last line on stderr), as text for a child process to hand back."""
-    import contextlib
-    import io
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = main(argv)
-    return f"{code} {err.getvalue().splitlines()[-1]}"
+    done = etl_here(*argv)
+    return f"{done.returncode} {done.stderr.splitlines()[-1]}"
 
 
 @pytest.fixture
