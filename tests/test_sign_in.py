@@ -14,7 +14,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from playwright.sync_api import expect
 
 from core.db import read_only
-from tests.browser import chromium, free_port, screenshot, skip_without_chromium, streamlit_app, wait_until_the_script_has_run
+from tests.browser import chromium, free_port, in_tab, screenshot, skip_without_chromium, streamlit_app, wait_until_the_script_has_run
 from tests.oidc_provider import OpenIDProvider, secrets_toml
 
 skip_without_chromium()
@@ -55,19 +55,12 @@ def browser():
         yield launched
 
 
-@pytest.fixture(scope="module")
-def tab(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    yield context.new_page()
-    context.close()
-
-
 @pytest.fixture
 def page(tab):
-    """The module's tab (a page loaded again in the same tab costs Chromium a third of a new
-    one), signed out: each test starts with no cookie from the app or the provider."""
+    """The module's tab (conftest.tab), signed out: each test starts with no cookie from the app
+    or the provider."""
     tab.context.clear_cookies()
-    return tab
+    return in_tab(tab)
 
 
 def sign_in(page, deployment, email: str) -> None:
